@@ -1,0 +1,414 @@
+"""The Tensor and reverse-mode autodiff: how a graph is recorded and walked backwards.
+
+Read this file first. It teaches three ideas:
+
+1. A `Tensor` wraps a NumPy array. When an op runs on tensors that require grad, the output
+   remembers the op and its inputs: that record *is* the graph. No tape, no global state.
+2. `backward()` sorts the graph without recursion (so a 10,000-deep chain works), then visits
+   nodes from output to inputs, asking each op for the vector-Jacobian product (VJP) of its
+   inputs. Gradients arriving at one node from several consumers are summed.
+3. Broadcasting is undone in exactly one place, `unbroadcast`, so no VJP has to think about it.
+
+The ops themselves (forward on ndarrays, VJP beside it, one-line registration) live in
+`tinygen/ops.py`: read that next. `tinygen/gradcheck.py` shows how we know the VJPs are right.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+
+import numpy as np
+
+DEFAULT_DTYPE = np.float32
+
+
+# ----------------------------------------------------------------------------------------------
+# Global switches: grad mode, anomaly mode and the default random generator.
+
+
+class _State(threading.local):
+    """Per-thread switches, so `no_grad()` in one thread cannot affect another."""
+
+    grad_enabled = True
+    anomaly = False
+
+
+_state = _State()
+_rng = np.random.default_rng()
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Run ops without recording a graph (inference, optimizer updates, metrics)."""
+    previous = _state.grad_enabled
+    _state.grad_enabled = False
+    try:
+        yield
+    finally:
+        _state.grad_enabled = previous
+
+
+@contextlib.contextmanager
+def enable_grad():
+    """Turn recording back on inside a `no_grad()` block."""
+    previous = _state.grad_enabled
+    _state.grad_enabled = True
+    try:
+        yield
+    finally:
+        _state.grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    return _state.grad_enabled
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Seed tinygen's default generator (used by randn/rand/dropout when none is passed)."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+    return _rng
+
+
+def default_generator() -> np.random.Generator:
+    return _rng
+
+
+# ----------------------------------------------------------------------------------------------
+# The Tensor.
+
+
+class Tensor:
+    """An n-dimensional array that can remember how it was computed.
+
+    Leaves are made by the user (`tinygen.tensor`, `randn`, a layer's weight). Every other tensor
+    is an op's output and carries `_op` (what made it), `_inputs` (the tensors it was made from)
+    and `_kwargs` (non-tensor arguments such as `axis`). Only outputs that need a gradient keep
+    these, so inference builds no graph at all.
+
+    The math methods (`x.exp()`, `x @ w`, `x.sum(dim=1)`) are attached at the bottom of
+    `tinygen/ops.py`, one line each, right after the ops they call.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_op", "_inputs", "_kwargs", "_retain",
+                 "_origin", "__weakref__")
+    __array_priority__ = 100  # make `ndarray + Tensor` call Tensor.__radd__, not NumPy's loop
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        self.data = _as_array(data, dtype)
+        self.grad = None
+        self.requires_grad = False
+        self._op = None
+        self._inputs = ()
+        self._kwargs = None
+        self._retain = False
+        self._origin = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _from_op(cls, data, op, inputs, kwargs, origin):
+        """Fast constructor used by `apply`: no validation, the op made `data` itself."""
+        t = cls.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.requires_grad = op is not None
+        t._op = op
+        t._inputs = inputs
+        t._kwargs = kwargs
+        t._retain = False
+        t._origin = origin
+        return t
+
+    # -- plain attributes ---------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._op is None
+
+    def size(self, dim=None):
+        """PyTorch's `size()`: the shape, or one of its entries."""
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item(): only one-element tensors convert to a scalar, "
+                             f"got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        extra = ""
+        if self.data.dtype != DEFAULT_DTYPE:
+            extra += f", dtype={self.data.dtype}"
+        if self._op is not None:
+            extra += f", grad_fn={self._op.name}"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __bool__(self):
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __hash__(self):  # tensors are used as dict keys (optimizer state), by identity
+        return id(self)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    # -- grad bookkeeping ---------------------------------------------------------------------
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        if flag and not np.issubdtype(self.data.dtype, np.floating):
+            raise TypeError(f"requires_grad: only floating-point tensors can require grad, "
+                            f"got dtype {self.data.dtype}")
+        if not flag and self._op is not None:
+            raise RuntimeError("requires_grad_(False): call .detach() on a non-leaf tensor")
+        self.requires_grad = flag
+        return self
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph: gradients will not flow through it."""
+        return Tensor._from_op(self.data, None, (), None, None)
+
+    def retain_grad(self) -> Tensor:
+        """Keep `.grad` on this non-leaf tensor after backward (leaves always keep it)."""
+        self._retain = True
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def backward(self, grad=None) -> None:
+        """Accumulate d(self)/d(leaf), weighted by `grad`, into every leaf's `.grad`."""
+        backward(self, grad)
+
+
+def _as_array(data, dtype=None) -> np.ndarray:
+    """Turn user data into an ndarray with tinygen's dtype rules.
+
+    Python floats become float32 (like PyTorch); ndarrays keep their dtype unless `dtype` says
+    otherwise; a Tensor passes its array through.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
+    if isinstance(data, np.ndarray | np.generic):
+        return np.asarray(data)
+    arr = np.asarray(data)
+    if arr.dtype == np.float64:  # came from Python floats: use the default dtype
+        arr = arr.astype(DEFAULT_DTYPE)
+    return arr
+
+
+# ----------------------------------------------------------------------------------------------
+# Recording: `apply` runs one primitive and, if anything needs a gradient, links the output.
+
+
+class ShapeError(ValueError):
+    """An op received shapes it cannot combine; the message names the op and every shape."""
+
+
+class AnomalyError(FloatingPointError):
+    """Raised inside `detect_anomaly()` by the first op that produces a NaN or Inf."""
+
+
+def apply(op, *inputs: Tensor, **kwargs) -> Tensor:
+    """Run primitive `op` forward on the inputs' arrays and record it if a gradient is needed."""
+    arrays = [t.data for t in inputs]
+    try:
+        out = op.forward(*arrays, **kwargs)
+    except (ValueError, IndexError) as err:
+        raise ShapeError(_describe(op, inputs, kwargs, err)) from None
+    if type(out) is not np.ndarray:  # full reductions return NumPy scalars
+        out = np.asarray(out)
+    record = (_state.grad_enabled and out.dtype.kind == "f"
+              and any(t.requires_grad for t in inputs))
+    origin = None
+    if _state.anomaly:
+        origin = _user_frame()
+        _check_finite(op, "forward", out, inputs, origin)
+    if not record:
+        return Tensor._from_op(out, None, (), None, None)
+    return Tensor._from_op(out, op, inputs, kwargs, origin)
+
+
+def _describe(op, inputs, kwargs, err) -> str:
+    shapes = ", ".join(str(t.shape) for t in inputs)
+    args = "".join(f", {k}={v!r}" for k, v in kwargs.items() if not isinstance(v, np.ndarray))
+    reason = str(err).removeprefix(f"{op.name}: ")
+    return f"{op.name}: {reason} (input shapes: {shapes}{args})"
+
+
+# ----------------------------------------------------------------------------------------------
+# Backward: topological order, then VJPs from the output back to the leaves.
+
+
+def toposort(root: Tensor) -> list[Tensor]:
+    """Every tensor `root` depends on, each after all of its inputs. No recursion.
+
+    An explicit stack of (tensor, inputs-done?) pairs replaces the call stack: a tensor is
+    appended only when it is popped the second time, after its inputs were all appended.
+    """
+    order, seen = [], set()
+    stack = [(root, False)]
+    while stack:
+        t, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        for parent in t._inputs:
+            if parent.requires_grad and id(parent) not in seen:
+                stack.append((parent, False))
+    return order
+
+
+def backward(root: Tensor, grad=None) -> None:
+    if not root.requires_grad:
+        raise RuntimeError("backward: this tensor does not require grad, so there is no graph "
+                           "to differentiate (did you forget requires_grad=True, or run it "
+                           "under no_grad()?)")
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(f"backward: output has shape {root.shape}; pass grad= of that "
+                               f"shape (or call .sum() first), since only scalar outputs have "
+                               f"an implicit gradient of 1")
+        grad = np.ones_like(root.data)
+    else:
+        grad = _as_array(grad, root.dtype)
+        if grad.shape != root.shape:
+            raise ShapeError(f"backward: grad has shape {grad.shape} but the output has shape "
+                             f"{root.shape}")
+    # Gradients of intermediate nodes live only in this dict, so nothing leaks between calls.
+    grads = {id(root): grad}
+    with no_grad():
+        for t in reversed(toposort(root)):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._op is None or t._retain:
+                t.grad = g.copy() if t.grad is None else t.grad + g
+            if t._op is not None:
+                _propagate(t, g, grads)
+
+
+def _propagate(t: Tensor, g: np.ndarray, grads: dict) -> None:
+    """Ask t's op for the VJP of each input that needs one, and add it to that input's total."""
+    arrays = [p.data for p in t._inputs]
+    for i, parent in enumerate(t._inputs):
+        if not parent.requires_grad:
+            continue
+        gi = t._op.vjp(i, g, t.data, arrays, t._kwargs)
+        if gi is None:
+            continue
+        gi = unbroadcast(gi, parent.shape)
+        if _state.anomaly:
+            _check_finite(t._op, f"backward (input {i})", gi, t._inputs, t._origin)
+        key = id(parent)
+        # Never `+=`: the stored array may be shared with another input's VJP.
+        grads[key] = gi if key not in grads else grads[key] + gi
+
+
+def unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum `g` down to `shape`: the adjoint of NumPy broadcasting, done once for every op.
+
+    Broadcasting copies an input along new leading axes and along axes of size 1, so its VJP
+    adds those copies back up.
+    """
+    if g.shape == shape:
+        return g
+    if len(shape) == 0:
+        return np.asarray(g.sum(), dtype=g.dtype)
+    lead = g.ndim - len(shape)
+    g = g.sum(axis=tuple(range(lead))) if lead > 0 else g
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+# ----------------------------------------------------------------------------------------------
+# Anomaly detection: find the first op that produced a NaN or an Inf, and where it was written.
+
+
+@contextlib.contextmanager
+def detect_anomaly():
+    """Inside this block, the first op whose forward or backward makes a NaN/Inf raises.
+
+    The error names the op, its input shapes and the line of user code that created the op.
+    It costs a finiteness check per op and a stack inspection per recorded op, so it is off
+    by default.
+    """
+    previous = _state.anomaly
+    _state.anomaly = True
+    try:
+        yield
+    finally:
+        _state.anomaly = previous
+
+
+def _check_finite(op, phase, out, inputs, origin) -> None:
+    if not np.issubdtype(np.asarray(out).dtype, np.floating) or np.isfinite(out).all():
+        return
+    bad = "NaN" if np.isnan(out).any() else "Inf"
+    shapes = ", ".join(str(t.shape) for t in inputs)
+    inputs_ok = all(
+        not np.issubdtype(t.dtype, np.floating) or np.isfinite(t.data).all() for t in inputs)
+    cause = "" if inputs_ok else " (its inputs already contained NaN/Inf)"
+    where = f"\n  created at {origin}" if origin else ""
+    raise AnomalyError(f"{op.name} {phase} produced {bad}{cause}; input shapes: {shapes}{where}")
+
+
+_ENGINE_FILES = ("tensor.py", "ops.py", "creation.py")
+
+
+def _user_frame() -> str:
+    """`file:line in function` of the innermost frame outside the engine and `tinygen/nn`.
+
+    Model files count as user code: "loss.py line 12" is what a person debugging wants to see,
+    not the line inside `ops.py` where every op is applied.
+    """
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    internal = {os.path.join(package_dir, f) for f in _ENGINE_FILES}
+    nn_dir = os.path.join(package_dir, "nn") + os.sep
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if filename not in internal and not filename.startswith(nn_dir):
+            return f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+        frame = frame.f_back
+    return "<unknown>"
