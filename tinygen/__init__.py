@@ -1,7 +1,7 @@
 """tinygen: deep generative models from scratch, on a small autodiff engine over NumPy.
 
-Reading order for the engine: `tensor.py` (the graph and backward), `ops.py` (each op and its
-VJP), `gradcheck.py` (how the VJPs are verified), then `nn/functional.py` and `kernels/`.
+Reading order for the engine: `autograd.py` (the graph and backward), `ops.py` (each op and
+its VJP), `gradcheck.py` (how the VJPs are verified), then `nn/functional.py` and `kernels/`.
 """
 
 import numpy as np
@@ -62,7 +62,7 @@ from tinygen.ops import (
     var,
     where,
 )
-from tinygen.tensor import (
+from tinygen.autograd import (
     AnomalyError,
     ShapeError,
     Tensor,

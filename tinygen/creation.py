@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygen import tensor as _t
-from tinygen.tensor import DEFAULT_DTYPE, Tensor
+from tinygen.autograd import DEFAULT_DTYPE, Tensor, default_generator
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
@@ -54,7 +53,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
 
 
 def _gen(generator) -> np.random.Generator:
-    return generator if generator is not None else _t.default_generator()
+    return generator if generator is not None else default_generator()
 
 
 def randn(*shape, generator=None, dtype=None, requires_grad=False) -> Tensor:

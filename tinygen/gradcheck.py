@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygen.tensor import Tensor, no_grad
+from tinygen.autograd import Tensor, no_grad
 
 
 class GradcheckError(AssertionError):

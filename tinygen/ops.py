@@ -6,7 +6,7 @@ of `(g, out, *inputs, **kwargs)`, where `out` is the forward result (handy: d ex
 There is one VJP per input, so the engine only computes the gradients it needs: `x @ W` with a
 constant `x` never computes d/dx.
 
-No VJP handles broadcasting: `tensor.unbroadcast` sums each gradient down to its input's shape
+No VJP handles broadcasting: `autograd.unbroadcast` sums each gradient down to its input's shape
 in one central place. So `add`'s VJP is just `g`, even for `(3, 1) + (4,)`.
 
 The last section composes further ops (mean-free `var`, `split`, `stack`, ...) from the
@@ -21,7 +21,7 @@ import types
 
 import numpy as np
 
-from tinygen.tensor import Tensor, apply
+from tinygen.autograd import Tensor, apply
 
 # ----------------------------------------------------------------------------------------------
 # The Primitive record and how arguments become tensors.

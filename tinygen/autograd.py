@@ -3,7 +3,7 @@
 Read this file first. It teaches three ideas:
 
 1. A `Tensor` wraps a NumPy array. When an op runs on tensors that require grad, the output
-   remembers the op and its inputs: that record *is* the graph. No tape, no global state.
+   remembers the op and its inputs: that record *is* the graph, so no separate tape is kept.
 2. `backward()` sorts the graph without recursion (so a 10,000-deep chain works), then visits
    nodes from output to inputs, asking each op for the vector-Jacobian product (VJP) of its
    inputs. Gradients arriving at one node from several consumers are summed.
@@ -393,7 +393,7 @@ def _check_finite(op, phase, out, inputs, origin) -> None:
     raise AnomalyError(f"{op.name} {phase} produced {bad}{cause}; input shapes: {shapes}{where}")
 
 
-_ENGINE_FILES = ("tensor.py", "ops.py", "creation.py")
+_ENGINE_FILES = ("autograd.py", "ops.py", "creation.py")
 
 
 def _user_frame() -> str:
