@@ -6,6 +6,17 @@ its VJP), `gradcheck.py` (how the VJPs are verified), then `nn/functional.py` an
 
 import numpy as np
 
+from tinygen.autograd import (
+    AnomalyError,
+    ShapeError,
+    Tensor,
+    default_generator,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    manual_seed,
+    no_grad,
+)
 from tinygen.creation import (
     arange,
     eye,
@@ -61,17 +72,6 @@ from tinygen.ops import (
     unsqueeze,
     var,
     where,
-)
-from tinygen.autograd import (
-    AnomalyError,
-    ShapeError,
-    Tensor,
-    default_generator,
-    detect_anomaly,
-    enable_grad,
-    is_grad_enabled,
-    manual_seed,
-    no_grad,
 )
 
 float32 = np.float32

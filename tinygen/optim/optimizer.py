@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tinygen.tensor import enable_grad
+from tinygen.autograd import enable_grad
 
 
 class Optimizer:
