@@ -1,0 +1,252 @@
+"""Benchmark tinygen's conv kernels (reference and Numba) against PyTorch CPU.
+
+What this script teaches: how to time numerical kernels honestly. Inputs are seeded, every
+timed function is warmed up first (so Numba compilation and first-touch page faults are not
+counted), each number is the median of repeated runs, and Numba's compile time is measured
+apart, in fresh subprocesses: "cold" with an empty NUMBA_CACHE_DIR, "cached" reusing it.
+
+fwd+bwd = forward + input gradient + weight gradient, for every layer, including the first
+layer on the image where a real model would skip the input gradient: PyTorch is timed the same
+way (its input has requires_grad=True), so the comparison is like for like.
+
+Run:   python benchmarks/bench_kernels.py            (batch 128, 7 repeats; a few minutes)
+       python benchmarks/bench_kernels.py --quick    (batch 16, 3 repeats; seconds)
+Writes a Markdown table to stdout and JSON to benchmarks/results/bench_kernels.json.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
+
+from tinygen.kernels import numba_kernels, reference  # noqa: E402
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # torch is an optional extra: its columns are simply left out
+    torch = None
+
+# (name, kind, C_in, C_out, k, stride, padding, H): the four layers of a small MNIST DCGAN.
+LAYERS = [
+    ("Conv2d(1,64,4,2,1) 28x28", "conv", 1, 64, 4, 2, 1, 28),
+    ("Conv2d(64,128,4,2,1) 14x14", "conv", 64, 128, 4, 2, 1, 14),
+    ("ConvTranspose2d(128,64,4,2,1) 7x7", "convT", 128, 64, 4, 2, 1, 7),
+    ("ConvTranspose2d(64,1,4,2,1) 14x14", "convT", 64, 1, 4, 2, 1, 14),
+]
+
+
+def time_ms(fn):
+    """Wall time of one call of fn(), in milliseconds."""
+    t0 = time.perf_counter()
+    fn()
+    return 1e3 * (time.perf_counter() - t0)
+
+
+def interleaved_medians(fns, repeats, warmup=2):
+    """Median ms of each function in `fns` (a dict), timed round-robin.
+
+    Each round times every function once, so a burst of load from another process (these
+    machines are shared) slows all contenders alike instead of skewing one of them.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            samples[name].append(time_ms(fn))
+    return {name: statistics.median(t) for name, t in samples.items()}, samples
+
+
+def make_layer(kind, c_in, c_out, k, s, p, h, batch, rng):
+    """Seeded float32 input, weight (PyTorch layout) and output gradient for one layer."""
+    x = rng.standard_normal((batch, c_in, h, h), dtype=np.float32)
+    if kind == "conv":
+        w = rng.standard_normal((c_out, c_in, k, k), dtype=np.float32) * 0.05
+        y = reference.conv2d_forward(x, w, s, p, 1)
+    else:
+        w = rng.standard_normal((c_in, c_out, k, k), dtype=np.float32) * 0.05
+        y = reference.conv_transpose2d_forward(x, w, s, p, 0, 1)
+    gy = rng.standard_normal(y.shape, dtype=np.float32)
+    # Multiply-adds of the forward, counted on the conv side; fwd+bwd is three such GEMMs.
+    big, small = (x, y) if kind == "conv" else (y, x)
+    macs = small.size * big.shape[1] * k * k
+    return x, w, gy, macs
+
+
+def kernel_fns(K, kind, x, w, gy, s, p):
+    """(forward, forward+backward) closures for one tinygen backend module K."""
+    if kind == "conv":
+        fwd = lambda: K.conv2d_forward(x, w, s, p, 1)
+        bwd = lambda: (
+            K.conv2d_input_grad(gy, w, x.shape, s, p, 1),
+            K.conv2d_weight_grad(gy, x, w.shape, s, p, 1),
+        )
+    else:
+        fwd = lambda: K.conv_transpose2d_forward(x, w, s, p, 0, 1)
+        bwd = lambda: (
+            K.conv_transpose2d_input_grad(gy, w, s, p, 1),
+            K.conv_transpose2d_weight_grad(x, gy, w.shape, s, p, 1),
+        )
+    return fwd, lambda: (fwd(), bwd())
+
+
+def torch_fns(kind, x, w, gy, s, p):
+    """The same two closures for torch.nn.functional, autograd doing the backward."""
+    tx = torch.from_numpy(x).requires_grad_(True)
+    tw = torch.from_numpy(w).requires_grad_(True)
+    tgy = torch.from_numpy(gy)
+    op = F.conv2d if kind == "conv" else F.conv_transpose2d
+
+    def fwd():
+        with torch.no_grad():
+            return op(tx, tw, stride=s, padding=p)
+
+    def fwd_bwd():
+        tx.grad = tw.grad = None
+        op(tx, tw, stride=s, padding=p).backward(tgy)
+
+    return fwd, fwd_bwd
+
+
+def bench_layer(layer, batch, repeats, rng):
+    name, kind, c_in, c_out, k, s, p, h = layer
+    x, w, gy, macs = make_layer(kind, c_in, c_out, k, s, p, h, batch, rng)
+    impls = {
+        "reference": kernel_fns(reference, kind, x, w, gy, s, p),
+        "numba": kernel_fns(numba_kernels, kind, x, w, gy, s, p),
+    }
+    if torch is not None:
+        impls["torch"] = torch_fns(kind, x, w, gy, s, p)
+    row = {"layer": name, "batch": batch, "gflop_fwd_bwd": 6 * macs / 1e9}
+    fns = {}
+    for impl, (fwd, fwd_bwd) in impls.items():
+        fns[f"{impl}_fwd_ms"], fns[f"{impl}_fwd_bwd_ms"] = fwd, fwd_bwd
+    medians, samples = interleaved_medians(fns, repeats)
+    row.update(medians)
+    row["samples_ms"] = samples
+    if torch is not None:
+        row["numba_over_torch"] = row["numba_fwd_bwd_ms"] / row["torch_fwd_bwd_ms"]
+    row["numba_gflops"] = row["gflop_fwd_bwd"] / (row["numba_fwd_bwd_ms"] / 1e3)
+    return row
+
+
+# The compile-time probe runs in a child process so that the cache directory is its own.
+PROBE = """
+import time, json
+t0 = time.perf_counter()
+import numpy as np
+from tinygen.kernels import numba_kernels as K
+t1 = time.perf_counter()
+x = np.ones((2, 3, 8, 8), np.float32); w = np.ones((4, 3, 4, 4), np.float32)
+y = K.conv2d_forward(x, w, 2, 1, 1)
+K.conv2d_input_grad(y, w, x.shape, 2, 1, 1); K.conv2d_weight_grad(y, x, w.shape, 2, 1, 1)
+t2 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "first_calls_s": t2 - t1}))
+"""
+
+
+def compile_times():
+    """Numba import + first-call time, cold (empty cache) and cached, float32 kernels."""
+    root = str(Path(__file__).resolve().parents[1])
+    out = {}
+    with tempfile.TemporaryDirectory() as cache_dir:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir, "PYTHONPATH": root}
+        for label in ("cold", "cached"):
+            res = subprocess.run(
+                [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
+            )
+            out[label] = json.loads(res.stdout)
+    return out
+
+
+COLUMNS = [
+    ("layer", "layer", "{}"),
+    ("reference_fwd_ms", "ref fwd ms", "{:.1f}"),
+    ("numba_fwd_ms", "numba fwd ms", "{:.1f}"),
+    ("torch_fwd_ms", "torch fwd ms", "{:.1f}"),
+    ("reference_fwd_bwd_ms", "ref fwd+bwd", "{:.1f}"),
+    ("numba_fwd_bwd_ms", "numba fwd+bwd", "{:.1f}"),
+    ("torch_fwd_bwd_ms", "torch fwd+bwd", "{:.1f}"),
+    ("numba_over_torch", "numba/torch", "{:.2f}x"),
+    ("numba_gflops", "numba GFLOP/s", "{:.1f}"),
+]
+
+
+def markdown_table(rows):
+    cols = [c for c in COLUMNS if c[0] in rows[0]]  # torch columns vanish without torch
+    lines = [
+        "| " + " | ".join(c[1] for c in cols) + " |",
+        "|" + "|".join("---" for _ in cols) + "|",
+    ]
+    for r in rows:
+        lines.append("| " + " | ".join(fmt.format(r[key]) for key, _, fmt in cols) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="batch 16, 3 repeats")
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args()
+    batch, repeats = (16, 3) if args.quick else (128, 7)
+    repeats = args.repeats or repeats
+    if torch is not None:
+        torch.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    rows = [bench_layer(layer, batch, repeats, rng) for layer in LAYERS]
+    compile_s = compile_times()
+    load = os.getloadavg()[0]
+    print(
+        f"batch {batch}, float32, median of {repeats} interleaved runs after 2 warm-ups; "
+        f"fwd+bwd = forward + input grad + weight grad (torch: x.requires_grad=True); "
+        f"1-min load average at the end: {load:.2f}\n"
+    )
+    print(markdown_table(rows))
+    for label, t in compile_s.items():
+        print(
+            f"\nNumba {label}: import {t['import_s']:.2f} s, first conv fwd+bwd calls "
+            f"{t['first_calls_s']:.2f} s",
+            end="",
+        )
+    print()
+    result = {
+        "rows": rows,
+        "numba_compile": compile_s,
+        "batch": batch,
+        "repeats": repeats,
+        "numpy": np.__version__,
+        "torch": torch.__version__ if torch else None,
+        "numba_threading_layer": _threading_layer(),
+        "machine": platform.processor(),
+        "cpus": os.cpu_count(),
+        "load_average_1min_at_end": load,
+    }
+    out = Path(__file__).resolve().parent / "results" / "bench_kernels.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+def _threading_layer():
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        return None
+
+
+if __name__ == "__main__":
+    main()
