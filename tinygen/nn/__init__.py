@@ -1,0 +1,31 @@
+"""Layers and models: `tinygen.nn.functional` (functions of tensors), `Module` and the layer
+classes built on it, and `tinygen.nn.init` for weight initialisation."""
+
+from tinygen.nn import functional, init
+from tinygen.nn.layers import (
+    ELU,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    ConvTranspose2d,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    InstanceNorm2d,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    LogSigmoid,
+    LogSoftmax,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+    Unflatten,
+    Upsample,
+)
+from tinygen.nn.module import Module, ModuleList, Parameter, Sequential

@@ -1,0 +1,354 @@
+"""Neural-network layers as functions of tensors: `import tinygen.nn.functional as F`.
+
+Most layers here are *compositions* of engine ops, so their gradients come for free and are
+exactly as trustworthy as the ops: `linear` is `x @ W^T + b`, batch norm is a mean, a variance
+and a division. Three are primitives with their own VJPs, because composing them would be slow
+or would hide the idea:
+
+- `conv2d` and `conv_transpose2d` call the kernels in `tinygen/kernels/` (read `reference.py`
+  there to see im2col). Their VJPs are the same kernels run the other way round: the gradient of
+  a convolution with respect to its input *is* a transposed convolution.
+- `max_pool2d` / `avg_pool2d` loop over the kernel's taps, never over pixels.
+
+Names, arguments and weight layouts are PyTorch's, so a PyTorch weight copied in gives the same
+output: Linear `(out, in)`, Conv2d `(out, in, kh, kw)`, ConvTranspose2d `(in, out, kh, kw)`.
+The losses live in `tinygen/nn/losses.py` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from tinygen import kernels
+from tinygen.autograd import Tensor, default_generator
+from tinygen.nn.losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    kl_normal,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+)
+from tinygen.ops import (
+    elu,
+    leaky_relu,
+    log_softmax,
+    logsigmoid,
+    pad,
+    primitive,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    tanh,
+)
+
+__all__ = [
+    "avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "conv2d", "conv_transpose2d", "cross_entropy", "dropout", "elu", "embedding",
+    "instance_norm", "interpolate", "kl_normal", "l1_loss", "layer_norm", "leaky_relu", "linear",
+    "log_softmax", "logsigmoid", "max_pool2d", "mse_loss", "nll_loss", "pad", "relu", "sigmoid",
+    "softmax", "softplus", "tanh",
+]
+
+
+def _pair(v) -> tuple[int, int]:
+    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+
+
+def _check_ndim(op, x, ndim, layout):
+    if x.ndim != ndim:
+        raise ValueError(f"{op}: expected a {ndim}-D input {layout}, got shape {x.shape}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Dense layers.
+
+
+def linear(x, weight, bias=None):
+    """y = x W^T + b with W of shape (out, in), as `torch.nn.functional.linear`."""
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input has {x.shape[-1]} features but weight {weight.shape} "
+                         f"expects {weight.shape[1]} (input shape {x.shape})")
+    y = x @ weight.T                       # (..., in) @ (in, out) -> (..., out)
+    return y if bias is None else y + bias
+
+
+def embedding(indices, weight):
+    """Rows of `weight` (num_embeddings, dim) picked by integer `indices`; any index shape."""
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
+        raise IndexError(f"embedding: indices must lie in [0, {weight.shape[0]}), got range "
+                         f"[{idx.min()}, {idx.max()}]")
+    return weight[idx]                    # backward scatter-adds rows (repeats accumulate)
+
+
+# ----------------------------------------------------------------------------------------------
+# Convolutions: primitives whose forward and both VJPs are kernels.
+
+
+def conv2d_fwd(x, w, *, stride, padding, dilation):
+    return kernels.conv2d_forward(x, w, stride, padding, dilation)
+
+
+conv2d_p = primitive(
+    "conv2d", conv2d_fwd,
+    # dL/dx: scatter each output gradient back through the kernel (a transposed conv)
+    lambda g, out, x, w, stride, padding, dilation:
+        kernels.conv2d_input_grad(g, w, x.shape, stride, padding, dilation),
+    # dL/dw: correlate the input with the output gradient
+    lambda g, out, x, w, stride, padding, dilation:
+        kernels.conv2d_weight_grad(g, x, w.shape, stride, padding, dilation))
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """2-D cross-correlation, x (N, C, H, W), weight (O, C, kh, kw) -> (N, O, Ho, Wo)."""
+    _check_ndim("conv2d", x, 4, "(N, C, H, W)")
+    y = conv2d_p(x, weight, stride=_pair(stride), padding=_pair(padding),
+                 dilation=_pair(dilation))
+    return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+
+
+def conv_transpose2d_fwd(x, w, *, stride, padding, output_padding, dilation):
+    return kernels.conv_transpose2d_forward(x, w, stride, padding, output_padding, dilation)
+
+
+conv_transpose2d_p = primitive(
+    "conv_transpose2d", conv_transpose2d_fwd,
+    # The forward is conv2d's input-gradient, so its input-gradient is conv2d's forward.
+    lambda g, out, x, w, stride, padding, output_padding, dilation:
+        kernels.conv_transpose2d_input_grad(g, w, stride, padding, dilation, output_padding),
+    lambda g, out, x, w, stride, padding, output_padding, dilation:
+        kernels.conv_transpose2d_weight_grad(x, g, w.shape, stride, padding, dilation))
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1):
+    """Transposed conv, x (N, C_in, H, W), weight (C_in, C_out, kh, kw).
+
+    Output size per axis: (H - 1) s - 2 p + d (k - 1) + output_padding + 1.
+    """
+    _check_ndim("conv_transpose2d", x, 4, "(N, C, H, W)")
+    y = conv_transpose2d_p(x, weight, stride=_pair(stride), padding=_pair(padding),
+                           output_padding=_pair(output_padding), dilation=_pair(dilation))
+    return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pooling: loop over the kh * kw taps, each a strided slice of the padded input.
+
+
+def _tap(a, i, j, s, out_hw):
+    """The strided view a[:, :, i + s_h r, j + s_w c] over all output positions (r, c)."""
+    (sh, sw), (ho, wo) = s, out_hw
+    return a[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+
+
+def _offsets(k):
+    return itertools.product(range(k[0]), range(k[1]))
+
+
+def _pool_geometry(op, x, kernel_size, stride, padding):
+    k = _pair(kernel_size)
+    s = _pair(stride if stride is not None else kernel_size)
+    p = _pair(padding)
+    if p[0] * 2 > k[0] or p[1] * 2 > k[1]:
+        raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
+    h, w = x.shape[2] + 2 * p[0], x.shape[3] + 2 * p[1]
+    if h < k[0] or w < k[1]:
+        raise ValueError(f"{op}: kernel {k} is larger than the padded input {(h, w)} "
+                         f"(input shape {x.shape}, padding {p})")
+    return k, s, p, ((h - k[0]) // s[0] + 1, (w - k[1]) // s[1] + 1)
+
+
+def _pad_hw(x, p, value):
+    widths = ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1]))
+    return np.pad(x, widths, constant_values=value) if any(p) else x
+
+
+def max_pool2d_fwd(x, *, k, s, p, out_hw):
+    xp = _pad_hw(x, p, -np.inf)
+    out = _tap(xp, 0, 0, s, out_hw).copy()
+    for i, j in _offsets(k):
+        np.maximum(out, _tap(xp, i, j, s, out_hw), out=out)
+    return out
+
+
+def _padded_zeros(x, p, dtype):
+    n, c, h, w = x.shape
+    return np.zeros((n, c, h + 2 * p[0], w + 2 * p[1]), dtype=dtype)
+
+
+def _unpad(gxp, x, p):
+    return gxp[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]]
+
+
+def max_pool2d_vjp(g, out, x, k, s, p, out_hw):
+    # Each output's gradient goes to the first tap that holds the max (PyTorch's tie rule).
+    xp, gxp = _pad_hw(x, p, -np.inf), _padded_zeros(x, p, g.dtype)
+    unclaimed = np.ones(out.shape, dtype=bool)
+    for i, j in _offsets(k):
+        hit = unclaimed & (_tap(xp, i, j, s, out_hw) == out)
+        unclaimed &= ~hit
+        _tap(gxp, i, j, s, out_hw)[...] += g * hit      # the view writes into gxp
+    return _unpad(gxp, x, p)
+
+
+max_pool2d_p = primitive("max_pool2d", max_pool2d_fwd, max_pool2d_vjp)
+
+
+def avg_pool2d_fwd(x, *, k, s, p, out_hw):
+    xp = _pad_hw(x, p, 0)
+    total = sum(_tap(xp, i, j, s, out_hw) for i, j in _offsets(k))
+    return total / (k[0] * k[1])          # zeros in the padding count (PyTorch's default)
+
+
+def avg_pool2d_vjp(g, out, x, k, s, p, out_hw):
+    gxp = _padded_zeros(x, p, g.dtype)
+    share = g / (k[0] * k[1])             # every tap receives an equal share
+    for i, j in _offsets(k):
+        _tap(gxp, i, j, s, out_hw)[...] += share
+    return _unpad(gxp, x, p)
+
+
+avg_pool2d_p = primitive("avg_pool2d", avg_pool2d_fwd, avg_pool2d_vjp)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    _check_ndim("max_pool2d", x, 4, "(N, C, H, W)")
+    k, s, p, out_hw = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
+    return max_pool2d_p(x, k=k, s=s, p=p, out_hw=out_hw)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    _check_ndim("avg_pool2d", x, 4, "(N, C, H, W)")
+    k, s, p, out_hw = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
+    return avg_pool2d_p(x, k=k, s=s, p=p, out_hw=out_hw)
+
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest"):
+    """Nearest-neighbour resizing of (N, C, H, W).
+
+    An integer scale factor is a broadcast: view each pixel as a (1, 1) block, expand it to
+    (s, s), and let `unbroadcast` sum the block's gradients back. Other sizes pick source rows
+    and columns with index arrays, using PyTorch's rules (see below).
+    """
+    if mode != "nearest":
+        raise ValueError(f"interpolate: only mode='nearest' is implemented, got {mode!r}")
+    _check_ndim("interpolate", x, 4, "(N, C, H, W)")
+    n, c, h, w = x.shape
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size= and scale_factor=")
+    if size is None:
+        sh, sw = (scale_factor, scale_factor) if np.isscalar(scale_factor) else scale_factor
+        if float(sh).is_integer() and float(sw).is_integer():
+            sh, sw = int(sh), int(sw)
+            blocks = x.reshape(n, c, h, 1, w, 1).expand(n, c, h, sh, w, sw)
+            return blocks.reshape(n, c, h * sh, w * sw)
+        # PyTorch's rule for a given scale: output i reads input floor(i / scale).
+        ho, wo = int(np.floor(h * sh)), int(np.floor(w * sw))
+        rows = np.minimum(np.floor(np.arange(ho) / sh).astype(np.int64), h - 1)
+        cols = np.minimum(np.floor(np.arange(wo) / sw).astype(np.int64), w - 1)
+    else:
+        # For a given size: output i reads input floor(i * H_in / H_out).
+        ho, wo = _pair(size)
+        rows = (np.arange(ho) * h) // ho if ho > 0 else np.arange(0)
+        cols = (np.arange(wo) * w) // wo if wo > 0 else np.arange(0)
+    if ho <= 0 or wo <= 0:
+        raise ValueError(f"interpolate: output size ({ho}, {wo}) must be positive "
+                         f"(input shape {x.shape}, size={size}, scale_factor={scale_factor})")
+    return x[:, :, rows[:, None], cols[None, :]]
+
+
+# ----------------------------------------------------------------------------------------------
+# Normalisation and dropout, composed from engine ops.
+
+
+def _normalize(x, axes, eps):
+    mean = x.mean(dim=axes, keepdim=True)
+    var = x.var(dim=axes, keepdim=True, correction=0)   # biased, as in the papers
+    return (x - mean) / (var + eps).sqrt(), mean, var
+
+
+def _affine(y, weight, bias, shape):
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Normalise each channel (dim 1) over the batch and spatial dims.
+
+    Training uses the batch's statistics and updates the running ones in place, with the
+    unbiased variance as PyTorch does: running = (1 - momentum) running + momentum batch.
+    Evaluation uses the running statistics.
+    """
+    if x.ndim not in (2, 3, 4):
+        raise ValueError(f"batch_norm: expected (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if not training:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+        mean = _data(running_mean).reshape(shape)
+        std = np.sqrt(_data(running_var).reshape(shape) + eps)
+        return _affine((x - mean.astype(x.dtype)) / std.astype(x.dtype), weight, bias, shape)
+    count = x.data.size // x.shape[1]
+    if count < 2:
+        raise ValueError(f"batch_norm: training needs more than one value per channel, got "
+                         f"input shape {x.shape}")
+    y, mean, var = _normalize(x, axes, eps)
+    if running_mean is not None:
+        _ema_update(running_mean, mean.data.reshape(-1), momentum)
+    if running_var is not None:
+        _ema_update(running_var, var.data.reshape(-1) * count / (count - 1), momentum)
+    return _affine(y, weight, bias, shape)
+
+
+def _data(t):
+    return t.data if isinstance(t, Tensor) else np.asarray(t)
+
+
+def _ema_update(buffer, value, momentum):
+    target = buffer.data if isinstance(buffer, Tensor) else buffer
+    target *= 1 - momentum
+    target += momentum * value.astype(target.dtype)
+
+
+def instance_norm(x, weight=None, bias=None, eps=1e-5):
+    """Normalise each (sample, channel) plane over its spatial dims (no running statistics)."""
+    if x.ndim < 3:
+        raise ValueError(f"instance_norm: expected (N, C, ...) with spatial dims, got {x.shape}")
+    y, _, _ = _normalize(x, tuple(range(2, x.ndim)), eps)
+    return _affine(y, weight, bias, (1, -1) + (1,) * (x.ndim - 2))
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing `normalized_shape` dims of each sample."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(x.shape[x.ndim - len(shape):]) != shape:
+        raise ValueError(f"layer_norm: input shape {x.shape} does not end in {shape}")
+    y, _, _ = _normalize(x, tuple(range(x.ndim - len(shape), x.ndim)), eps)
+    return _affine(y, weight, bias, shape)
+
+
+def dropout(x, p=0.5, training=True, generator=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p) ("inverted" dropout,
+    so evaluation needs no rescaling)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    gen = generator if generator is not None else default_generator()
+    keep = gen.random(x.shape, dtype=np.float32) >= p
+    return x * (keep.astype(x.dtype) / (1 - p))
+
