@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 
 import tinygen as tg
-from tinygen.tensor import toposort
+from tinygen.autograd import toposort
 
 
 def build(x, w, b, target):

@@ -338,6 +338,8 @@ def _propagate(t: Tensor, g: np.ndarray, grads: dict) -> None:
         if gi is None:
             continue
         gi = unbroadcast(gi, parent.shape)
+        if gi.dtype != parent.data.dtype:      # float32 leaf used in a float64 expression
+            gi = gi.astype(parent.data.dtype)
         if _state.anomaly:
             _check_finite(t._op, f"backward (input {i})", gi, t._inputs, t._origin)
         key = id(parent)

@@ -21,7 +21,7 @@ import types
 
 import numpy as np
 
-from tinygen.autograd import Tensor, apply
+from tinygen.autograd import DEFAULT_DTYPE, Tensor, apply
 
 # ----------------------------------------------------------------------------------------------
 # The Primitive record and how arguments become tensors.
@@ -72,7 +72,12 @@ def _lift(args):
         if len(dtypes) == 1:
             return args
     floats = [a.data.dtype for a in args if isinstance(a, Tensor) and a.data.dtype.kind == "f"]
-    ftype = np.result_type(*floats) if floats else None
+    if floats:
+        ftype = np.result_type(*floats)
+    elif builtins.any(isinstance(a, float | np.floating) for a in args):
+        ftype = np.dtype(DEFAULT_DTYPE)     # int tensor * 0.5 is float32, as in PyTorch
+    else:
+        ftype = None
     out = []
     for a in args:
         if not isinstance(a, Tensor):
@@ -546,7 +551,10 @@ def log_softmax(x, dim=-1):
 
 
 def _shape_arg(shape):
-    return tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+    """Accept both f(2, 3) and f((2, 3)), with Python or NumPy integers."""
+    if len(shape) == 1 and not isinstance(shape[0], int | np.integer):
+        return tuple(shape[0])
+    return tuple(int(n) for n in shape)
 
 
 def reshape(x, *shape):
