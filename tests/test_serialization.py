@@ -1,0 +1,136 @@
+"""Checkpoints: exact round trips, atomic writes, and clear errors for damaged files."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import tinygen as tg
+from tinygen.serialization import CheckpointError, load, save
+
+
+def nest():
+    rng = np.random.default_rng(0)
+    return {
+        "model": {"w": rng.standard_normal((3, 4)).astype(np.float32), "n": np.int64(7)},
+        "optimizer": {"state": {0: {"step": 3, "exp_avg": np.ones(4)}},
+                      "param_groups": [{"lr": 1e-3, "betas": (0.9, 0.999), "params": [0]}]},
+        "rng": rng.bit_generator.state,
+        "config": {"name": "vae", "dropout": None, "flags": [True, False]},
+    }
+
+
+def test_round_trip_preserves_structure_types_and_bits(tmp_path):
+    original = nest()
+    back = load(save(original, tmp_path / "c.npz"))
+    assert back["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)   # tuple stays tuple
+    assert list(back["optimizer"]["state"]) == [0]                          # int key stays int
+    assert back["rng"] == original["rng"]
+    assert back["config"] == original["config"]
+    w = back["model"]["w"]
+    assert w.dtype == np.float32
+    np.testing.assert_array_equal(w, original["model"]["w"])
+
+
+def test_tensors_are_stored_as_arrays(tmp_path):
+    back = load(save({"t": tg.tensor([1.0, 2.0])}, tmp_path / "t.npz"))
+    np.testing.assert_array_equal(back["t"], [1.0, 2.0])
+
+
+def test_no_pickle_inside(tmp_path):
+    path = save(nest(), tmp_path / "c.npz")
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            header = z.read(name)[:128]
+            assert b"'descr': '|O'" not in header           # no object arrays
+
+
+def test_unsupported_objects_are_refused(tmp_path):
+    with pytest.raises(TypeError, match="cannot store a object"):
+        save({"x": object()}, tmp_path / "bad.npz")
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_atomic_write_leaves_old_file_when_encoding_fails(tmp_path):
+    path = save({"v": 1}, tmp_path / "c.npz")
+    with pytest.raises(TypeError):
+        save({"v": object()}, path)
+    assert load(path) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]   # no temp files left behind
+
+
+def test_truncated_file_gives_clear_error(tmp_path):
+    path = save(nest(), tmp_path / "c.npz")
+    data = path.read_bytes()
+    for cut in (10, len(data) // 2, len(data) - 5):
+        path.write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match="c.npz"):
+            load(path)
+
+
+def _same(a, b):
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray | np.generic):
+        return np.array_equal(a, b) and np.asarray(a).dtype == np.asarray(b).dtype
+    return a == b
+
+
+def test_a_flipped_byte_never_loads_wrong_data(tmp_path):
+    # Some bytes are zip metadata that readers ignore (e.g. sizes repeated in local headers);
+    # flipping those changes nothing. Every other flip must raise.
+    original = nest()
+    path = save(original, tmp_path / "c.npz")
+    data = path.read_bytes()
+    payload = _payload_bytes(path, data)
+    for pos in range(0, len(data), 7):
+        damaged = bytearray(data)
+        damaged[pos] ^= 0x55
+        path.write_bytes(bytes(damaged))
+        try:
+            back = load(path)
+        except CheckpointError:
+            continue
+        assert pos not in payload, f"flip at payload byte {pos} went unnoticed"
+        assert _same(back, original), f"flip at byte {pos} loaded different data"
+
+
+def _payload_bytes(path, data) -> set:
+    """Offsets of the members' stored bytes (after each local header)."""
+    out = set()
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            h = info.header_offset
+            name_len = int.from_bytes(data[h + 26:h + 28], "little")
+            extra_len = int.from_bytes(data[h + 28:h + 30], "little")
+            start = h + 30 + name_len + extra_len
+            out.update(range(start, start + info.compress_size))
+    return out
+
+
+def test_swapped_array_fails_its_checksum(tmp_path):
+    # A well-formed file whose array was replaced by another valid array of the same shape.
+    path = save({"w": np.zeros(3)}, tmp_path / "c.npz")
+    with np.load(path) as z:
+        manifest = z["__manifest__"]
+    np.savez(path, __manifest__=manifest, a0=np.ones(3))
+    with pytest.raises(CheckpointError, match="checksum"):
+        load(path)
+
+
+def test_foreign_npz_is_rejected(tmp_path):
+    np.savez(tmp_path / "x.npz", a=np.ones(2))
+    with pytest.raises(CheckpointError, match="not a tinygen checkpoint"):
+        load(tmp_path / "x.npz")
+    raw = np.frombuffer(json.dumps({"format": "other", "version": 9}).encode(), np.uint8)
+    np.savez(tmp_path / "y.npz", __manifest__=raw)
+    with pytest.raises(CheckpointError, match="format"):
+        load(tmp_path / "y.npz")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load(tmp_path / "nope.npz")

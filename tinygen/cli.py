@@ -1,0 +1,279 @@
+"""The `tinygen` command (also `python -m tinygen`).
+
+    tinygen train classifier --epochs 4          # train a registered model
+    tinygen train vae --help                     # its options, from its Config dataclass
+    tinygen sample runs/classifier-mnist         # sample grid from a trained run
+    tinygen eval runs/classifier-mnist           # metrics of a trained run
+    tinygen bench kernels --quick                # run a benchmark script
+    tinygen gradcheck                            # check every layer's gradient numerically
+
+Every model option is a field of the model's `Config` dataclass, so `--help` is generated
+from the same place the defaults live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+COMMON = ("dataset", "epochs", "batch_size", "lr", "seed")
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    return args.run(args) or 0
+
+
+def _parser():
+    from tinygen.models import REGISTRY
+
+    parser = argparse.ArgumentParser(prog="tinygen", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(title="commands")
+
+    train = sub.add_parser("train", help="train a model", description="Train a registered "
+                           "model; writes samples, log.jsonl and checkpoint.npz to --out.")
+    models = train.add_subparsers(title="models", metavar="MODEL")
+    for name, (module, _) in REGISTRY.items():
+        _add_model_parser(models, name, module)
+
+    sample = sub.add_parser("sample", help="draw samples from a trained run",
+                            description="Rebuild a run's model from its checkpoint and write a "
+                            "grid (or scatter) of samples.")
+    sample.add_argument("run_dir", type=Path, help="a folder written by `tinygen train`")
+    sample.add_argument("-n", type=int, default=64, help="how many samples (default 64)")
+    sample.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    sample.add_argument("--kind", default="samples", choices=list(SAMPLE_KINDS),
+                        help="what to draw: " + "; ".join(f"{k}: {v}"
+                                                          for k, v in SAMPLE_KINDS.items()))
+    sample.add_argument("--data-dir", type=Path, help="folder holding mnist/ (for kinds that "
+                        "encode real images)")
+    sample.add_argument("--out", type=Path, help="PNG path (default RUN_DIR/KIND.png)")
+    sample.set_defaults(run=_sample)
+
+    ev = sub.add_parser("eval", help="evaluate a trained run",
+                        description="Compute the model's metrics on the test split.")
+    ev.add_argument("run_dir", type=Path, help="a folder written by `tinygen train`")
+    ev.add_argument("--data-dir", type=Path, help="folder holding mnist/ (else TINYGEN_DATA)")
+    ev.set_defaults(run=_eval)
+
+    bench = sub.add_parser("bench", help="run a benchmark script from benchmarks/",
+                           description="Runs benchmarks/bench_NAME.py from the source checkout "
+                           "and prints its table.")
+    bench.add_argument("name", choices=["engine", "kernels", "layers"], help="which benchmark")
+    bench.add_argument("--quick", action="store_true", help="fewer repeats")
+    bench.set_defaults(run=_bench)
+
+    gc = sub.add_parser("gradcheck", help="check layer gradients numerically",
+                        description="Compare each layer's and loss's analytic gradient with "
+                        "central differences in float64, and print a table.")
+    gc.set_defaults(run=_gradcheck)
+    return parser
+
+
+def _add_model_parser(models, name, module):
+    doc = (module.__doc__ or "").strip()
+    p = models.add_parser(name, help=doc.splitlines()[0] if doc else name, description=doc,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = module.Config()
+    for f in dataclasses.fields(module.Config):
+        default = getattr(defaults, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        kind = type(default) if default is not None else str
+        if kind is bool:
+            p.add_argument(flag, type=_bool, default=None, metavar="BOOL",
+                           help=f"(default {default})")
+        else:
+            p.add_argument(flag, type=kind, default=None, help=f"(default {default})")
+    p.add_argument("--out", type=Path, help=f"output folder (default runs/{name}-DATASET)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.add_argument("--data-dir", type=Path, help="folder holding mnist/ (else TINYGEN_DATA)")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_train, model=name)
+
+
+def _bool(text):
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Commands.
+
+
+def _train(args):
+    import tinygen as tg
+    from tinygen import models
+    from tinygen.data import DataLoader
+    from tinygen.data.datasets import load_dataset
+    from tinygen.train import fit
+
+    module = models.REGISTRY[args.model][0]
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(module.Config)
+                 if getattr(args, f.name) is not None}
+    cfg = module.Config(**overrides)
+    out = args.out or Path("runs") / f"{args.model}-{cfg.dataset}"
+    tg.manual_seed(cfg.seed)
+    x, y = load_dataset(cfg.dataset, "train", data_dir=args.data_dir, seed=cfg.seed)
+    xt, yt = load_dataset(cfg.dataset, "test", data_dir=args.data_dir, seed=cfg.seed)
+    cfg = _fit_config_to_data(cfg, x)
+    model = models.build(args.model, cfg)
+    loader = DataLoader((x, y), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                        generator=cfg.seed)
+    test_loader = DataLoader((xt, yt), batch_size=1000)
+    print(f"training {args.model} on {cfg.dataset} ({len(x)} examples), "
+          f"{model.num_parameters():,} parameters -> {out}", file=sys.stderr)
+    result = fit(model, loader, cfg.epochs, out, config={"model": args.model,
+                 **dataclasses.asdict(cfg)}, resume=args.resume, eval_loader=test_loader,
+                 max_steps=args.max_steps, quiet=args.quiet)
+    print(f"done: {result.step} steps in {result.seconds:.1f}s; outputs in {out}",
+          file=sys.stderr)
+    return 130 if result.interrupted else 0
+
+
+def _fit_config_to_data(cfg, x):
+    """Set `image_size` (when the model has one) from the data actually loaded."""
+    if hasattr(cfg, "image_size") and x.ndim == 4:
+        cfg = dataclasses.replace(cfg, image_size=x.shape[-1])
+    return cfg
+
+
+def _load_run(run_dir: Path):
+    """Rebuild the model of a finished (or interrupted) run from its checkpoint."""
+    from tinygen import models, serialization
+    from tinygen.train import CHECKPOINT
+
+    path = run_dir / CHECKPOINT
+    if not path.exists():
+        raise SystemExit(f"no {CHECKPOINT} in {run_dir}; train first with `tinygen train`")
+    ckpt = serialization.load(path)
+    config = dict(ckpt["config"])
+    name = config.pop("model")
+    module = models.REGISTRY[name][0]
+    model = models.build(name, module.Config(**config))
+    model.load_checkpoint_state(ckpt)
+    model.eval()
+    return model, module.Config(**config)
+
+
+SAMPLE_KINDS = {
+    "samples": "a grid of N samples",
+    "reconstructions": "test images (top) and their reconstructions",
+    "scatter": "latent codes of test images coloured by label",
+    "manifold": "decoded grid over a 2-D latent space (models trained with --latent 2)",
+    "interpolate": "linear and spherical interpolations between test images",
+    "arithmetic": "test images moved to every class by class-mean vectors",
+    "styles": "one style per row, every class per column (conditional models)",
+}
+
+
+def _sample(args):
+    import tinygen as tg
+    from tinygen import latent
+    from tinygen.data.datasets import load_dataset
+    from tinygen.train import save_samples
+
+    model, cfg = _load_run(args.run_dir)
+    tg.manual_seed(args.seed)
+    path = args.out or args.run_dir / f"{args.kind}.png"
+    needs_data = args.kind in ("reconstructions", "scatter", "interpolate", "arithmetic")
+    if needs_data:
+        x, y = load_dataset(cfg.dataset, "test", data_dir=args.data_dir, seed=cfg.seed)
+        x, y = x[:max(args.n, 500)], y[:max(args.n, 500)]
+    tools = {
+        "samples": lambda: save_samples(model, path, args.n),
+        "reconstructions": lambda: latent.save_reconstructions(model, x, path, y),
+        "scatter": lambda: latent.save_latent_scatter(model, x, y, path),
+        "manifold": lambda: latent.save_manifold(model, path),
+        "interpolate": lambda: latent.save_interpolations(model, x, path, y),
+        "arithmetic": lambda: latent.save_arithmetic(model, x, y, path),
+        "styles": lambda: latent.save_styles(model, path),
+    }
+    try:
+        written = tools[args.kind]()
+    except (AttributeError, NotImplementedError, ValueError) as err:
+        print(f"cannot draw {args.kind!r} for this model: {err}", file=sys.stderr)
+        return 1
+    if written is None:
+        print("this model does not generate samples", file=sys.stderr)
+        return 1
+    print(written)
+    return 0
+
+
+def _eval(args):
+    from tinygen.data import DataLoader
+    from tinygen.data.datasets import load_dataset
+
+    model, cfg = _load_run(args.run_dir)
+    xt, yt = load_dataset(cfg.dataset, "test", data_dir=args.data_dir, seed=cfg.seed)
+    t0 = time.perf_counter()
+    metrics = model.evaluate(DataLoader((xt, yt), batch_size=1000))
+    for k, v in metrics.items():
+        print(f"{k}: {v:.6g}")
+    print(f"({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
+    return 0
+
+
+def _bench(args):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / f"bench_{args.name}.py"
+    if not script.exists():
+        raise SystemExit(f"{script} not found: benchmarks are scripts in the source checkout")
+    cmd = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
+    return subprocess.call(cmd)
+
+
+def _gradcheck(args):
+    import tinygen as tg
+    from tinygen.nn import functional as F
+
+    rng = np.random.default_rng(0)
+
+    def t(*shape):
+        return tg.tensor(rng.standard_normal(shape))
+
+    target = tg.tensor(rng.random((3, 4)))   # drawn once: the checked function must not vary
+    cases = {
+        "linear": (lambda x, w, b: F.linear(x, w, b), t(3, 4), t(5, 4), t(5)),
+        "conv2d s2 p1": (lambda x, w: F.conv2d(x, w, stride=2, padding=1), t(2, 3, 7, 7),
+                         t(4, 3, 3, 3)),
+        "conv_transpose2d s2 p1": (lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1),
+                                   t(2, 3, 4, 4), t(3, 2, 4, 4)),
+        "batch_norm (train)": (lambda x, w, b: F.batch_norm(x, None, None, w, b, True),
+                               t(4, 3, 5, 5), t(3), t(3)),
+        "layer_norm": (lambda x: F.layer_norm(x, 6), t(3, 6)),
+        "max_pool2d": (lambda x: F.max_pool2d(x, 2), t(2, 2, 6, 6)),
+        "avg_pool2d": (lambda x: F.avg_pool2d(x, 3, 2, 1), t(2, 2, 7, 7)),
+        "cross_entropy": (lambda x: F.cross_entropy(x, np.array([0, 2, 1])), t(3, 4)),
+        "bce_with_logits": (lambda x: F.binary_cross_entropy_with_logits(x, target), t(3, 4)),
+        "kl_normal": (lambda m, lv: F.kl_normal(m, lv), t(3, 4), t(3, 4)),
+    }
+    failures = 0
+    print(f"{'layer':<26} result")
+    for name, (fn, *inputs) in cases.items():
+        try:
+            tg.gradcheck(fn, *inputs)
+            verdict = "ok"
+        except tg.GradcheckError as err:
+            failures += 1
+            verdict = f"FAILED: {err}"
+        print(f"{name:<26} {verdict}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Figures: image grids and 2-D scatter plots written straight to PNG files.
+
+Matplotlib is used headless (the Agg backend), so demos and training runs write figures on
+machines without a display. Every function takes the output path and returns it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)   # no display needed; keeps an interactive backend if set
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def image_grid(images, nrow=None, pad=1) -> np.ndarray:
+    """Tile (N, H, W), (N, 1, H, W) or (N, 3, H, W) images in [0, 1] into one (H', W'[, 3])."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 4:
+        images = images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+    if images.ndim not in (3, 4):
+        raise ValueError(f"image_grid: expected (N, H, W) or (N, C, H, W), got {images.shape}")
+    n, h, w = images.shape[:3]
+    nrow = nrow or int(np.ceil(np.sqrt(n)))
+    ncol = int(np.ceil(n / nrow))
+    grid = np.ones((ncol * (h + pad) + pad, nrow * (w + pad) + pad) + images.shape[3:],
+                   dtype=np.float32)
+    for k, img in enumerate(images):
+        r, c = divmod(k, nrow)
+        grid[pad + r * (h + pad):pad + r * (h + pad) + h,
+             pad + c * (w + pad):pad + c * (w + pad) + w] = img
+    return np.clip(grid, 0, 1)
+
+
+def save_image_grid(images, path, nrow=None, scale=None) -> Path:
+    """Write a grid of images as a PNG, each pixel enlarged `scale` times (nearest).
+
+    By default small images are enlarged more, so an 8x8 digit and a 28x28 one both show at
+    about 60 pixels.
+    """
+    grid = image_grid(images, nrow)
+    scale = scale or max(2, 64 // np.asarray(images).shape[-1])
+    grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _pyplot().imsave(path, grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1)
+    return path
+
+
+def save_scatter(points, path, labels=None, title=None, reference=None) -> Path:
+    """Scatter 2-D points (optionally coloured by integer labels, over reference points)."""
+    plt = _pyplot()
+    points = np.asarray(points)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if reference is not None:
+        ref = np.asarray(reference)
+        ax.scatter(ref[:, 0], ref[:, 1], s=4, c="lightgray", label="data")
+    sc = ax.scatter(points[:, 0], points[:, 1], s=4, c=labels, cmap="tab10" if labels is not None
+                    else None, alpha=0.7)
+    if labels is not None:
+        fig.colorbar(sc, ax=ax)
+    if title:
+        ax.set_title(title)
+    ax.set_aspect("equal", adjustable="datalim")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def save_samples(samples, path) -> Path:
+    """A grid for image samples, a scatter for 2-D points."""
+    samples = np.asarray(samples)
+    if samples.ndim == 2 and samples.shape[1] == 2:
+        return save_scatter(samples, path)
+    return save_image_grid(samples, path)
