@@ -1,0 +1,20 @@
+"""Every trainable model, registered by name for the `tinygen` command.
+
+Each entry maps a name to (module, model class). The module's `Config` dataclass lists the
+model's options with CPU-friendly defaults; `tinygen train NAME --help` shows them.
+"""
+
+from tinygen.models import classifier, cvae, vae
+
+REGISTRY = {
+    "classifier": (classifier, classifier.Classifier),
+    "vae": (vae, vae.VAE),
+    "cvae": (cvae, cvae.CVAE),
+}
+
+
+def build(name: str, config):
+    """A fresh model of registered type `name` from its Config."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; choose from {', '.join(REGISTRY)}")
+    return REGISTRY[name][1](config)
