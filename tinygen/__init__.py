@@ -33,7 +33,7 @@ from tinygen.creation import (
     zeros,
     zeros_like,
 )
-from tinygen.gradcheck import GradcheckError, gradcheck
+from tinygen.gradcheck import GradcheckError, gradcheck, gradcheck_module
 from tinygen.ops import (
     abs,
     broadcast_to,

@@ -115,3 +115,32 @@ def _check_directions(f, x, analytic, eps, projections, rng):
         numerical = (f(x + eps * u) - f(x - eps * u)) / (2 * eps)
         found.append((f"random direction #{k}", float(np.sum(analytic * u)), numerical))
     return found
+
+
+def gradcheck_module(module, fn, **kwargs) -> bool:
+    """Check the gradient of `fn()` (a scalar built from `module`) w.r.t. every parameter.
+
+    Each parameter attribute is swapped, for the duration of one call, for the float64 copy
+    that `gradcheck` differentiates, so `fn` needs no changes: it just calls the module.
+    This is how a whole model's objective is checked, end to end. Seed any randomness inside
+    `fn`; build the module's inputs in float64.
+    """
+    from tinygen.nn.module import Parameter
+
+    owners = [(m, name) for m in module.modules() for name, value in vars(m).items()
+              if isinstance(value, Parameter)]
+    if not owners:
+        raise ValueError("gradcheck_module: the module has no parameter attributes")
+
+    def call(*params):
+        saved = [getattr(m, name) for m, name in owners]
+        for (m, name), p in zip(owners, params, strict=True):
+            setattr(m, name, p)
+        try:
+            return fn()
+        finally:
+            for (m, name), p in zip(owners, saved, strict=True):
+                setattr(m, name, p)
+
+    params = [getattr(m, name).detach().requires_grad_(True) for m, name in owners]
+    return gradcheck(call, *params, **kwargs)

@@ -1,0 +1,153 @@
+"""Latent-space tools: walk, map and do arithmetic in a generative model's code space.
+
+Works with any model that offers `latent(x) -> (N, d)` codes (posterior means for a VAE),
+`generate(z) -> images` and `sample(n)`. Each `save_*` function writes one PNG and returns
+its path.
+
+- **Interpolation.** Linear interpolation z(t) = (1 - t) z0 + t z1 cuts through the middle of
+  the prior, where a d-dimensional Gaussian has little mass (its samples have norm about
+  sqrt(d)). Spherical interpolation (slerp) follows the great circle between the two codes,
+  keeping norms typical: z(t) = sin((1-t) W) / sin W z0 + sin(t W) / sin W z1, where W is the
+  angle between z0 and z1 (White 2016, "Sampling Generative Networks").
+- **A 2-D latent manifold.** For a 2-D latent, decode a grid of codes placed at Gaussian
+  quantiles, so each cell covers equal prior mass (Kingma & Welling 2014, figure 4).
+- **Arithmetic.** The mean code of images with an attribute minus the mean code of images
+  without it is an "attribute vector"; adding it to another image's code adds the attribute
+  (Radford et al. 2016; for digits, class means play the part of attributes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+
+from tinygen import plotting
+
+
+def lerp(z0, z1, t):
+    t = np.asarray(t, dtype=np.float64)[:, None]
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0, z1, t):
+    """Spherical interpolation; falls back to lerp when the codes are (anti)parallel."""
+    z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
+    cos = np.dot(z0, z1) / (np.linalg.norm(z0) * np.linalg.norm(z1) + 1e-12)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:
+        return lerp(z0, z1, t)
+    t = np.asarray(t, dtype=np.float64)[:, None]
+    return (np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(omega)
+
+
+def interpolate(z0, z1, steps=10, method="slerp") -> np.ndarray:
+    """`steps` codes from z0 to z1 inclusive, (steps, d)."""
+    if method not in ("linear", "slerp"):
+        raise ValueError(f"interpolate: method must be 'linear' or 'slerp', got {method!r}")
+    t = np.linspace(0.0, 1.0, steps)
+    return (lerp if method == "linear" else slerp)(np.asarray(z0), np.asarray(z1), t)
+
+
+def gaussian_grid(n=15, lo=0.05, hi=0.95) -> np.ndarray:
+    """(n*n, 2) codes at Gaussian quantiles from `lo` to `hi`, row-major, top row = high z2."""
+    q = np.array([NormalDist().inv_cdf(p) for p in np.linspace(lo, hi, n)])
+    z1, z2 = np.meshgrid(q, q[::-1])
+    return np.stack([z1.ravel(), z2.ravel()], axis=1)
+
+
+def class_means(latents, labels) -> dict:
+    """Mean code per label: the simplest attribute vectors."""
+    return {int(c): latents[labels == c].mean(axis=0) for c in np.unique(labels)}
+
+
+def attribute_vector(latents, has_attribute) -> np.ndarray:
+    """mean(z | attribute) - mean(z | no attribute)."""
+    mask = np.asarray(has_attribute, dtype=bool)
+    if mask.all() or not mask.any():
+        raise ValueError("attribute_vector: need examples both with and without the attribute")
+    return latents[mask].mean(axis=0) - latents[~mask].mean(axis=0)
+
+
+def project_2d(latents) -> tuple[np.ndarray, str]:
+    """The codes themselves if 2-D, else their top-2 principal components (and a label)."""
+    if latents.shape[1] == 2:
+        return latents, "z1, z2"
+    centred = latents - latents.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:2].T, "first two principal components of z"
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures.
+
+
+def _given(model, labels) -> dict:
+    """Keyword arguments that pass labels to a conditional model (and nothing otherwise)."""
+    return {"y": labels} if getattr(model, "n_conditions", 0) else {}
+
+
+def save_reconstructions(model, x, path, labels=None, n=16) -> Path:
+    """Originals on the top row, reconstructions below."""
+    given = _given(model, None if labels is None else labels[:n])
+    recon = model.reconstruct(x[:n], **given)
+    return plotting.save_image_grid(np.concatenate([x[:n], recon]), path, nrow=len(x[:n]))
+
+
+def save_latent_scatter(model, x, labels, path) -> Path:
+    codes, how = project_2d(model.latent(x, **_given(model, labels)))
+    return plotting.save_scatter(codes, path, labels=labels, title=f"latent codes ({how})")
+
+
+def save_manifold(model, path, n=15) -> Path:
+    """Decode a grid over a 2-D latent space (needs a model with latent size 2)."""
+    if model.cfg.latent != 2:
+        raise ValueError(f"save_manifold: needs a 2-D latent space, this model has "
+                         f"{model.cfg.latent} dims (train with --latent 2)")
+    if getattr(model, "n_conditions", 0):
+        raise ValueError("save_manifold: a conditional model needs a label; use 'styles'")
+    return plotting.save_image_grid(model.generate(gaussian_grid(n)), path, nrow=n)
+
+
+def save_interpolations(model, x, path, labels=None, steps=10, pairs=4) -> Path:
+    """Rows of linear then spherical interpolations between pairs of real images' codes.
+    A conditional model decodes each row with the label of the pair's first image."""
+    ys = None if labels is None else labels[:2 * pairs]
+    z = model.latent(x[:2 * pairs], **_given(model, ys))
+    rows = []
+    for i in range(pairs):
+        given = _given(model, None if ys is None else np.full(steps, ys[2 * i]))
+        for method in ("linear", "slerp"):
+            rows.append(model.generate(interpolate(z[2 * i], z[2 * i + 1], steps, method),
+                                       **given))
+    return plotting.save_image_grid(np.concatenate(rows), path, nrow=steps)
+
+
+def save_arithmetic(model, x, labels, path, source=None) -> Path:
+    """For each source image of class a and each class b: z(x) - mean_a + mean_b.
+
+    Row i starts with the original image, then shows it moved to every class: the class
+    vector changes the digit while the rest of the code keeps the style.
+    """
+    if getattr(model, "n_conditions", 0):
+        raise ValueError("save_arithmetic: a conditional model's code holds no class; "
+                         "use 'styles' to change the label directly")
+    z = model.latent(x)
+    means = class_means(z, labels)
+    classes = sorted(means)
+    source = source if source is not None else [int(np.flatnonzero(labels == c)[0])
+                                                for c in classes[:4]]
+    rows = []
+    for i in source:
+        moved = np.stack([z[i] - means[int(labels[i])] + means[c] for c in classes])
+        rows.append(np.concatenate([x[i:i + 1], model.generate(moved)]))
+    return plotting.save_image_grid(np.concatenate(rows), path, nrow=len(classes) + 1)
+
+
+def save_styles(model, path, n_styles=8) -> Path:
+    """Conditional models: one random style per row, decoded as every class."""
+    if not hasattr(model, "style_grid"):
+        raise ValueError("save_styles: needs a conditional model (e.g. cvae)")
+    return plotting.save_image_grid(model.style_grid(n_styles), path,
+                                    nrow=model.cfg.n_classes)
