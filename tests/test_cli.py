@@ -1,5 +1,6 @@
 """The `tinygen` command: every subcommand explains itself, and a tiny run works end to end."""
 
+import json
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ from tinygen.models import REGISTRY
 pytest.importorskip("sklearn", reason="the offline digits need scikit-learn")
 
 
-@pytest.mark.parametrize("argv", [[], ["train"], ["sample"], ["eval"], ["bench"],
+@pytest.mark.parametrize("argv", [[], ["train"], ["sample"], ["eval"], ["report"], ["bench"],
                                   ["gradcheck"]] + [["train", m] for m in REGISTRY])
 def test_every_subcommand_has_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -63,3 +64,21 @@ def test_python_dash_m_entry_point():
     done = subprocess.run([sys.executable, "-m", "tinygen", "--help"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0 and "train" in done.stdout
+
+
+def test_vae_train_sample_eval_report(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["train", "vae", "--dataset", "digits", "--epochs", "1", "--out",
+                 str(runs / "vae"), "--quiet", "--hidden", "32", "--latent", "2"]) == 0
+    for kind in ["samples", "reconstructions", "scatter", "manifold", "interpolate",
+                 "arithmetic"]:
+        assert main(["sample", str(runs / "vae"), "--kind", kind]) == 0
+        assert (runs / "vae" / f"{kind}.png").exists()
+    assert main(["sample", str(runs / "vae"), "--kind", "styles"]) == 1   # not conditional
+    assert main(["eval", str(runs / "vae")]) == 0
+    metrics = json.loads((runs / "vae" / "metrics.json").read_text())
+    assert metrics["model"] == "vae" and metrics["loss"] > 0 and metrics["train_seconds"] > 0
+    assert main(["report", str(runs)]) == 0
+    table = (runs / "report.md").read_text()
+    assert "| vae | vae | digits | loss |" in table
+    assert (runs / "report.png").exists()

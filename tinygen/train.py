@@ -135,11 +135,13 @@ def fit(model: Model, loader, epochs: int, out_dir, *, config=None, resume=False
     try:
         with _interrupt_between_steps():
             while state.epoch < epochs and not _done(state, max_steps):
+                epoch_start = time.perf_counter()
                 state = _run_epoch(model, loader, state, epochs, out, log, history, config,
                                    log_every, checkpoint_every, max_steps, to_tensors, quiet)
                 if state.batch == 0:               # the epoch completed
                     _end_of_epoch(model, state, out, log, history, eval_loader,
-                                  sample_every, sample_n, config, quiet)
+                                  sample_every, sample_n, config, quiet,
+                                  seconds=time.perf_counter() - epoch_start)
             if state.batch:                        # stopped mid-epoch by max_steps
                 _save(model, state, out, config)
     except KeyboardInterrupt:
@@ -246,15 +248,15 @@ def _check_losses(losses, step):
 
 
 def _end_of_epoch(model, state, out, log, history, eval_loader, sample_every, sample_n,
-                  config, quiet):
-    record = {"step": state.step, "epoch": state.epoch}
+                  config, quiet, seconds):
+    record = {"step": state.step, "epoch": state.epoch, "seconds": seconds}
     if eval_loader is not None:
         model.eval()
         with no_grad():
             record.update({f"eval_{k}": v for k, v in model.evaluate(eval_loader).items()})
         model.train()
     _log(log, history, record)
-    if not quiet and len(record) > 2:
+    if not quiet and len(record) > 3:
         print("  " + " ".join(f"{k} {v:.4g}" for k, v in record.items() if k.startswith("eval")),
               file=sys.stderr)
     if sample_every and state.epoch % sample_every == 0:
