@@ -18,11 +18,13 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinygen as tg
+from tinygen import kernels
 
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
                           print_blob=True, suppress_health_check=[HealthCheck.too_slow])
@@ -127,3 +129,12 @@ def graph_ops(out: tg.Tensor) -> set[str]:
             names.add(t._op.name)
             stack.extend(t._inputs)
     return names
+
+
+@pytest.fixture(params=kernels.BACKENDS)
+def backend(request):
+    """Run the test once with each conv kernel backend, restoring the previous one after."""
+    if request.param == "numba":
+        pytest.importorskip("numba")
+    with kernels.use_backend(request.param):
+        yield request.param

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tinygen as tg
-from tinygen import kernels, nn
+from tinygen import nn
 from tinygen.nn import functional as F
 
 # The backend fixture is function-scoped but changes nothing that one hypothesis example could
@@ -27,20 +27,6 @@ from tinygen.nn import functional as F
 SETTINGS = settings(max_examples=12, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 seeds = st.integers(0, 2**32 - 1)
-
-
-@pytest.fixture(params=kernels.BACKENDS)
-def backend(request):
-    """Run the test with each conv kernel backend, then put the previous one back."""
-    if request.param == "numba":
-        pytest.importorskip("numba")
-    previous = kernels.get_backend()
-    kernels.set_backend(request.param)
-    yield request.param
-    for name in ("reference", "numba"):     # find previous's name via the public API only
-        kernels.set_backend(name)
-        if kernels.get_backend() is previous:
-            break
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import tinygen as tg
-from tinygen import kernels, nn
+from tinygen import nn
 from tinygen.nn import functional as F
 
 torch = pytest.importorskip("torch")
@@ -25,20 +25,6 @@ tF = torch.nn.functional
 
 RTOL, ATOL = 1e-9, 1e-10          # float64; different summation orders, nothing more
 REDUCTIONS = ["mean", "sum", "none"]
-
-
-@pytest.fixture(params=kernels.BACKENDS)
-def backend(request):
-    """Run the test with each conv kernel backend, then put the previous one back."""
-    if request.param == "numba":
-        pytest.importorskip("numba")
-    previous = kernels.get_backend()
-    kernels.set_backend(request.param)
-    yield request.param
-    for name in ("reference", "numba"):     # find previous's name via the public API only
-        kernels.set_backend(name)
-        if kernels.get_backend() is previous:
-            break
 
 
 # ----------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ and never cares which one runs. Pick the backend with the environment variable
 Read ``reference.py`` first (the math), then ``numba_kernels.py`` (the speed).
 """
 
+import contextlib
 import functools
 import importlib
 import os
@@ -39,6 +40,18 @@ def set_backend(name):
 def get_backend():
     """The module currently serving kernel calls."""
     return _backend
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """Run a block with backend ``name``, then restore whichever backend was current."""
+    global _backend
+    previous = _backend
+    set_backend(name)
+    try:
+        yield _backend
+    finally:
+        _backend = previous
 
 
 _backend = _load(os.environ.get("TINYGEN_KERNELS", "numba"), "TINYGEN_KERNELS")
