@@ -4,12 +4,14 @@ Each entry maps a name to (module, model class). The module's `Config` dataclass
 model's options with CPU-friendly defaults; `tinygen train NAME --help` shows them.
 """
 
-from tinygen.models import classifier, cvae, vae
+from tinygen.models import ae, classifier, cvae, dae, vae
 
 REGISTRY = {
     "classifier": (classifier, classifier.Classifier),
     "vae": (vae, vae.VAE),
     "cvae": (cvae, cvae.CVAE),
+    "ae": (ae, ae.AE),
+    "dae": (dae, dae.DAE),
 }
 
 
