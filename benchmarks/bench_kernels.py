@@ -11,6 +11,9 @@ way (its input has requires_grad=True), so the comparison is like for like.
 
 Run:   python benchmarks/bench_kernels.py            (batch 128, 7 repeats; a few minutes)
        python benchmarks/bench_kernels.py --quick    (batch 16, 3 repeats; seconds)
+       python benchmarks/bench_kernels.py --layer ConvTranspose2d(128   (one layer only)
+The machine must be otherwise idle: with other jobs on the cores every number above moves
+(PyTorch's spinning OpenMP threads suffer most), so the load average is printed and saved.
 Writes a Markdown table to stdout and JSON to benchmarks/results/bench_kernels.json.
 """
 
@@ -199,13 +202,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 16, 3 repeats")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--layer", default="", help="only layers whose name contains this")
     args = parser.parse_args()
     batch, repeats = (16, 3) if args.quick else (128, 7)
     repeats = args.repeats or repeats
     if torch is not None:
         torch.set_num_threads(2)
-    rng = np.random.default_rng(0)
-    rows = [bench_layer(layer, batch, repeats, rng) for layer in LAYERS]
+    # One seed per layer, so filtering with --layer leaves each layer's inputs unchanged.
+    rows = [
+        bench_layer(layer, batch, repeats, np.random.default_rng(seed))
+        for seed, layer in enumerate(LAYERS)
+        if args.layer in layer[0]
+    ]
     compile_s = compile_times()
     load = os.getloadavg()[0]
     print(

@@ -235,6 +235,21 @@ def test_results_are_not_scratch_buffers(K):
     np.testing.assert_array_equal(cols1, cols_saved)
 
 
+def test_scratch_cache_reuses_and_stays_bounded():
+    saved = numba_kernels._MAX_SCRATCH_BYTES
+    numba_kernels.clear_scratch()
+    numba_kernels._MAX_SCRATCH_BYTES = 1000
+    try:
+        a = numba_kernels._scratch("a", (100,), np.float32)  # 400 bytes
+        assert numba_kernels._scratch("a", (100,), np.float32) is a  # same key: reused
+        numba_kernels._scratch("b", (100,), np.float32)
+        numba_kernels._scratch("c", (100,), np.float32)  # 1200 bytes > 1000: evicts "a"
+        assert [k[0] for k in numba_kernels._local.buffers] == ["b", "c"]
+    finally:
+        numba_kernels._MAX_SCRATCH_BYTES = saved
+        numba_kernels.clear_scratch()
+
+
 # ---------------------------------------------------------------------------------------------
 # Cross-check with PyTorch (optional extra): same weights, same layouts.
 # ---------------------------------------------------------------------------------------------

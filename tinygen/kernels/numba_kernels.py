@@ -49,7 +49,10 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 # Scratch buffers: reused across calls, never returned.
 # ---------------------------------------------------------------------------------------------
 
-_MAX_SCRATCH = 8  # per thread; enough for every role of a few layer shapes, bounds memory
+# An LRU cache bounded in bytes, not entries: a GAN step touches ~10 (role, shape) pairs, and a
+# count limit small enough to bound memory would evict buffers every step and bring back the
+# allocation cost. 256 MB holds every scratch buffer of the benchmark's four layers ~4 times.
+_MAX_SCRATCH_BYTES = 256 * 2**20
 _local = threading.local()
 
 
@@ -62,9 +65,10 @@ def _scratch(role, shape, dtype):
     buf = cache.pop(key, None)
     if buf is None:
         buf = np.empty(shape, dtype=dtype)
-        if len(cache) >= _MAX_SCRATCH:
-            cache.pop(next(iter(cache)))  # dicts keep insertion order: drop the least recent
-    cache[key] = buf  # (re)insert as most recently used
+        held = sum(b.nbytes for b in cache.values())
+        while cache and held + buf.nbytes > _MAX_SCRATCH_BYTES:
+            held -= cache.pop(next(iter(cache))).nbytes  # dicts keep insertion order: LRU first
+    cache[key] = buf  # (re)insert as the most recently used
     return buf
 
 
@@ -204,11 +208,12 @@ def col2im(cols, x_shape, kh, kw, stride, padding, dilation):
 
 # GEMM strategy. One big GEMM over the whole batch needs the activations transposed between
 # NCHW and the row-per-pixel layout (N*Ho*Wo, O) -- a full extra pass over y or gy. When the
-# reduction size C*kh*kw is large the GEMM is compute-bound and that pass is cheap next to the
-# speed BLAS gains from one big matrix (C*kh*kw = 1024: big GEMM ~1.1-1.5x faster). When it is
-# small the GEMM is memory-bound and the transpose doubles the traffic, so N per-sample GEMMs on
-# strided views, which BLAS reads without copying, win (C*kh*kw = 16 or 64: ~1.2-3x faster;
-# 256 was a tie). Measured on the benchmark machine; see benchmarks/bench_kernels.py.
+# reduction size C*kh*kw is large the GEMM is compute-bound and that pass is cheap next to what
+# BLAS gains from one big matrix (C*kh*kw = 1024: a tie on the forward, ~1.1x faster input
+# grad, ~1.5x faster weight grad). When it is small the GEMM is memory-bound and the transpose
+# doubles the traffic, so N per-sample GEMMs on strided views, which BLAS reads without copying,
+# win (C*kh*kw = 64: ~1.1-1.35x; 16: ~2-3x; 256 was a tie). Measured on a shared, noisy 2-core
+# machine, so treat the threshold as rough.
 _PER_SAMPLE_MAX_K = 128
 
 
