@@ -16,7 +16,7 @@ import argparse
 import os
 
 import numpy as np
-from common import markdown_table, median_ms, save, try_torch
+from common import interleaved_medians, markdown_table, save, try_torch
 
 import tinygen as tg
 
@@ -37,7 +37,7 @@ def chain_tinygen(x0):
 
 
 def chain_torch(torch, x0):
-    x = torch.tensor(x0, requires_grad=True)
+    x = torch.tensor(x0, requires_grad=True)   # x0 is a NumPy array
     y = x
     for _ in range(CHAIN // 3):
         y = torch.tanh(y * 0.9 + 0.1)
@@ -118,6 +118,9 @@ def vae_step_numpy(params, x, eps, lr=1e-3):
     logits = h3 @ w4 + b4
     n = x.shape[0]
     e = np.exp(-np.abs(logits))
+    bce = np.sum(np.maximum(logits, 0) + np.log(1 + e) - x * logits)
+    kl = -0.5 * np.sum(1 + logvar - mu * mu - std * std)
+    loss = (bce + kl) / n
     sig = np.where(logits >= 0, 1 / (1 + e), e / (1 + e))
     g_logits = (sig - x) / n
     g_h3 = (g_logits @ w4.T) * (a3 > 0)
@@ -129,6 +132,7 @@ def vae_step_numpy(params, x, eps, lr=1e-3):
              z.T @ g_h3, g_h3.sum(0), h3.T @ g_logits, g_logits.sum(0)]
     for p, g in zip(params, grads, strict=True):
         p -= lr * g
+    return loss
 
 
 # ----------------------------------------------------------------------------------------------
@@ -141,28 +145,28 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="PyTorch threads (NumPy's BLAS uses OPENBLAS_NUM_THREADS)")
     args = parser.parse_args(argv)
-    repeat = 5 if args.quick else 25
+    repeat = 10 if args.quick else 60
     torch = try_torch(args.threads)
     rng = np.random.default_rng(0)
 
     x16 = rng.standard_normal(16).astype(np.float32)
-    chain = {"tinygen": median_ms(lambda: chain_tinygen(x16), repeat * 4),
-             "numpy": median_ms(lambda: chain_numpy(x16), repeat * 4)}
+    chain_fns = {"tinygen": lambda: chain_tinygen(x16), "numpy": lambda: chain_numpy(x16)}
     if torch is not None:
-        chain["torch"] = median_ms(lambda: chain_torch(torch, torch.tensor(x16)), repeat * 4)
+        chain_fns["torch"] = lambda: chain_torch(torch, x16)
+    chain, _ = interleaved_medians(chain_fns, repeat * 4)
 
     arrays = vae_params(rng)
     xb = (rng.random((B, D)) < 0.3).astype(np.float32)   # binary pixels, like binarised MNIST
     eps = rng.standard_normal((B, Z)).astype(np.float32)
     tg_params = [tg.tensor(a.copy(), requires_grad=True) for a in arrays]
-    vae = {"tinygen": median_ms(lambda: vae_step_tinygen(tg_params, tg.tensor(xb),
-                                                          tg.tensor(eps)), repeat),
-           "numpy": median_ms(lambda: vae_step_numpy([a.copy() for a in arrays], xb, eps),
-                              repeat)}
+    np_params = [a.copy() for a in arrays]
+    vae_fns = {"tinygen": lambda: vae_step_tinygen(tg_params, tg.tensor(xb), tg.tensor(eps)),
+               "numpy": lambda: vae_step_numpy(np_params, xb, eps)}
     if torch is not None:
         t_params = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
         xt, et = torch.tensor(xb), torch.tensor(eps)
-        vae["torch"] = median_ms(lambda: vae_step_torch(torch, t_params, xt, et), repeat)
+        vae_fns["torch"] = lambda: vae_step_torch(torch, t_params, xt, et)
+    vae, _ = interleaved_medians(vae_fns, repeat)
 
     # The chain has CHAIN forward ops plus one sum; report microseconds per forward op,
     # backward included, so the number is what one op costs a training step.

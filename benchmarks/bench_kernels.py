@@ -21,16 +21,16 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
+
+from common import interleaved_medians  # noqa: E402
 
 from tinygen.kernels import numba_kernels, reference  # noqa: E402
 
@@ -47,29 +47,6 @@ LAYERS = [
     ("ConvTranspose2d(128,64,4,2,1) 7x7", "convT", 128, 64, 4, 2, 1, 7),
     ("ConvTranspose2d(64,1,4,2,1) 14x14", "convT", 64, 1, 4, 2, 1, 14),
 ]
-
-
-def time_ms(fn):
-    """Wall time of one call of fn(), in milliseconds."""
-    t0 = time.perf_counter()
-    fn()
-    return 1e3 * (time.perf_counter() - t0)
-
-
-def interleaved_medians(fns, repeats, warmup=2):
-    """Median ms of each function in `fns` (a dict), timed round-robin.
-
-    Each round times every function once, so a burst of load from another process (these
-    machines are shared) slows all contenders alike instead of skewing one of them.
-    """
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    samples = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            samples[name].append(time_ms(fn))
-    return {name: statistics.median(t) for name, t in samples.items()}, samples
 
 
 def make_layer(kind, c_in, c_out, k, s, p, h, batch, rng):

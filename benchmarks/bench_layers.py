@@ -14,12 +14,10 @@ hits all of them alike. Numba's compile time is measured apart, in fresh subproc
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 from bench_kernels import compile_times
-from common import markdown_table, save, try_torch
+from common import interleaved_medians, markdown_table, save, try_torch
 
 import tinygen as tg
 from tinygen import kernels
@@ -101,20 +99,6 @@ def torch_fns(torch, layer, x, w, b):
     return forward, forward_backward
 
 
-def interleaved(fns: dict, repeats: int) -> dict:
-    """Median ms per function, timing each once per round (after two warm-up calls)."""
-    for fn in fns.values():
-        fn()
-        fn()
-    samples = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            samples[k].append(1e3 * (time.perf_counter() - t0))
-    return {k: statistics.median(v) for k, v in samples.items()}
-
-
 def bench(layer, batch, repeats, torch, rng):
     x, w, b = arrays(*layer[1:], batch, rng)
     fns = {}
@@ -123,7 +107,7 @@ def bench(layer, batch, repeats, torch, rng):
         fns[f"{backend} fwd"], fns[f"{backend} fwd+bwd"] = fwd, fb
     if torch is not None:
         fns["torch fwd"], fns["torch fwd+bwd"] = torch_fns(torch, layer, x, w, b)
-    t = interleaved(fns, repeats)
+    t, _ = interleaved_medians(fns, repeats)
     gflop = 3 * flops(*layer[1:], batch) / 1e9
     ratio = t["numba fwd+bwd"] / t["torch fwd+bwd"] if torch is not None else None
     return {"layer": layer[0], **t, "numba/torch fwd+bwd": ratio,

@@ -2,6 +2,7 @@
 
 Benchmarks are scripts, never tests: timings vary from machine to machine, so nothing here
 asserts a speed. Each script prints a table and writes `benchmarks/results/<name>.json`.
+Run them on an otherwise idle machine; each saves the load average next to its numbers.
 """
 
 import json
@@ -14,16 +15,32 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def median_ms(fn, repeat=15, warmup=3) -> float:
-    """Median wall time of `fn()` in milliseconds, after `warmup` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+def time_ms(fn) -> float:
+    """Wall time of one call of fn(), in milliseconds."""
+    t0 = time.perf_counter()
+    fn()
+    return 1e3 * (time.perf_counter() - t0)
+
+
+def interleaved_medians(fns: dict, repeats: int, warmup: int = 3, block: int = 20):
+    """Median ms of each function in `fns`, timed round-robin in blocks of `block` calls.
+
+    Each round gives every function `warmup` untimed calls and then `block` timed ones. The
+    rounds spread a burst of load from another process over all contenders instead of one.
+    The blocks matter because thread pools behave differently when interrupted: OpenBLAS's
+    threads keep spinning for a while after a call and steal the cores PyTorch's OpenMP
+    threads want, and idle pools fall asleep. Alternating single calls measured PyTorch's VAE
+    step at 8-11 ms instead of the 4 ms it takes in a real training loop.
+    Returns (medians, all samples).
+    """
+    samples = {name: [] for name in fns}
+    block = min(block, repeats)
+    for _ in range(max(1, repeats // block)):
+        for name, fn in fns.items():
+            for _ in range(warmup):
+                fn()
+            samples[name].extend(time_ms(fn) for _ in range(block))
+    return {name: statistics.median(t) for name, t in samples.items()}, samples
 
 
 def try_torch(threads: int):
@@ -40,7 +57,8 @@ def machine() -> dict:
     import numpy as np
 
     info = {"python": platform.python_version(), "numpy": np.__version__,
-            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "load_average": os.getloadavg()[0]}
     torch = try_torch(os.cpu_count() or 1)
     if torch is not None:
         info["torch"] = torch.__version__

@@ -6,6 +6,7 @@ its VJP), `gradcheck.py` (how the VJPs are verified), then `nn/functional.py` an
 
 import numpy as np
 
+from tinygen import _malloc  # noqa: F401  (faster allocation of NumPy temporaries; see file)
 from tinygen.autograd import (
     AnomalyError,
     ShapeError,

@@ -311,21 +311,35 @@ def backward(root: Tensor, grad=None) -> None:
                                f"an implicit gradient of 1")
         grad = np.ones_like(root.data)
     else:
-        grad = _as_array(grad, root.dtype)
+        grad = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=root.dtype)
         if grad.shape != root.shape:
             raise ShapeError(f"backward: grad has shape {grad.shape} but the output has shape "
                              f"{root.shape}")
     # Gradients of intermediate nodes live only in this dict, so nothing leaks between calls.
     grads = {id(root): grad}
+    handed_out = set()
     with no_grad():
         for t in reversed(toposort(root)):
             g = grads.pop(id(t), None)
             if g is None:
                 continue
             if t._op is None or t._retain:
-                t.grad = g.copy() if t.grad is None else t.grad + g
+                t.grad = _own(g, handed_out) if t.grad is None else t.grad + g
             if t._op is not None:
                 _propagate(t, g, grads)
+
+
+def _own(g, handed_out) -> np.ndarray:
+    """g itself if no one else can see it, else a copy.
+
+    `.grad` arrays may be changed in place later (gradient clipping), so two leaves must not
+    share one array, and none may be a read-only broadcast view or a view into a larger
+    array. Most VJPs return fresh arrays, and handing those over saves a copy per parameter.
+    """
+    if id(g) in handed_out or not (g.flags.writeable and g.flags.owndata):
+        return g.copy()
+    handed_out.add(id(g))
+    return g
 
 
 def _propagate(t: Tensor, g: np.ndarray, grads: dict) -> None:
