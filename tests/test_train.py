@@ -123,3 +123,25 @@ def test_training_reduces_the_loss_on_a_fixed_batch():
     for _ in range(40):
         last = model.train_step(batch)["loss"]
     assert last < 0.2 * first
+
+
+class DoubleInterrupt(Classifier):
+    """Presses Ctrl-C twice inside one step: the second press must not save a checkpoint."""
+
+    def train_step(self, batch):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 3:
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+        return super().train_step(batch)
+
+
+def test_second_ctrl_c_stops_at_once_and_keeps_the_last_complete_checkpoint(tmp_path):
+    tg.manual_seed(0)
+    model = DoubleInterrupt(CFG)
+    loader = DataLoader(data(), batch_size=16, shuffle=True, drop_last=True, generator=0)
+    result = fit(model, loader, epochs=2, out_dir=tmp_path, quiet=True, sample_every=0,
+                 checkpoint_every=1)
+    assert result.interrupted and result.step == 2          # step 3 never finished
+    from tinygen.serialization import load
+    assert load(tmp_path / CHECKPOINT)["trainer"]["step"] == 2

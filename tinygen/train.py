@@ -144,6 +144,10 @@ def fit(model: Model, loader, epochs: int, out_dir, *, config=None, resume=False
                                   seconds=time.perf_counter() - epoch_start)
             if state.batch:                        # stopped mid-epoch by max_steps
                 _save(model, state, out, config)
+    except _ForcedStop:
+        interrupted = True                      # mid-step: the weights may be half-updated
+        print(f"\nstopped at once: nothing saved; {out / CHECKPOINT} holds the last complete "
+              f"checkpoint", file=sys.stderr)
     except KeyboardInterrupt:
         interrupted = True
         _save(model, state, out, config)
@@ -163,6 +167,10 @@ class _State:
     loader_rng: dict  # the loader's RNG state at the start of the current epoch
 
 
+class _ForcedStop(KeyboardInterrupt):
+    """A second Ctrl-C: stop immediately, possibly mid-step, and save nothing."""
+
+
 class _Interrupt:
     """Ctrl-C in the middle of an optimizer update would leave half the weights updated.
     So while training, SIGINT only raises a flag, and the loop raises KeyboardInterrupt at
@@ -172,7 +180,7 @@ class _Interrupt:
 
     def handler(self, signum, frame):
         if self.requested:                      # a second Ctrl-C means "stop right now"
-            raise KeyboardInterrupt
+            raise _ForcedStop
         self.requested = True
 
     def raise_if_requested(self):
