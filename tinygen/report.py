@@ -146,10 +146,10 @@ def write_report(run_dirs, out_dir, n_show: int = 16) -> tuple[Path, Path]:
             continue
         m = json.loads(path.read_text())
         for key, value in m.items():
-            if isinstance(value, float) and key != "train_seconds":
+            if isinstance(value, float) and key not in SECONDARY:
                 paper, source = PAPER.get((m["model"], key), (None, ""))
-                rows.append((run.name, m["model"], m["dataset"], key, value, paper, source,
-                             m.get("train_seconds")))
+                rows.append((run.name, m["model"], m["dataset"], key, _with_error(m, key),
+                             paper, source, m.get("train_seconds")))
         panels.append(run)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,13 +159,41 @@ def write_report(run_dirs, out_dir, n_show: int = 16) -> tuple[Path, Path]:
     return md, png
 
 
+# Numbers shown next to their main metric rather than on rows of their own.
+COMPANIONS = {"kid_mean": ("kid_se", "±"), "is_mean": ("is_std", "±"),
+              "parzen": ("parzen_se", "±")}
+SECONDARY = {"train_seconds", "kid_se", "is_std", "parzen_se", "parzen_sigma",
+             "class_entropy"}
+
+
+def _with_error(m, key) -> str:
+    text = f"{m[key]:.4g}"
+    if key in COMPANIONS and COMPANIONS[key][0] in m:
+        text += f" ± {m[COMPANIONS[key][0]]:.2g}"
+    if key == "parzen" and "parzen_sigma" in m:
+        text += f" (σ {m['parzen_sigma']:.3g})"
+    return text
+
+
+HEADER = """# tinygen runs
+
+Written by `tinygen report` from each run's `metrics.json` (`tinygen eval`). Image metrics use
+10,000 samples and our MNIST classifier's features, so FID/KID compare only with numbers from
+the same classifier (see the README's calibration table). loss: held-out negative ELBO per
+image (VAEs) or per-pixel BCE (AEs); acc: test accuracy; parzen: mean test log-likelihood
+(nats) under a Parzen window on the samples, Goodfellow et al. 2014 protocol.
+
+"""
+
+
 def _markdown(rows) -> str:
-    lines = ["| run | model | dataset | metric | value | paper | paper source | train time |",
+    lines = [HEADER + "| run | model | dataset | metric | value | paper | paper source | "
+             "train time |",
              "|---|---|---|---|---|---|---|---|"]
     for run, model, data, key, value, paper, source, secs in rows:
         paper_s = "" if paper is None else f"{paper:g}"
         secs_s = "" if secs is None else f"{secs:.0f}s"
-        lines.append(f"| {run} | {model} | {data} | {key} | {value:.4g} | {paper_s} | "
+        lines.append(f"| {run} | {model} | {data} | {key} | {value} | {paper_s} | "
                      f"{source} | {secs_s} |")
     return "\n".join(lines) + "\n"
 
