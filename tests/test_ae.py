@@ -1,10 +1,8 @@
 """Autoencoders (ae.py) and denoising autoencoders (dae.py): gradients of the whole objective,
-training, output ranges, what each corruption does, the linear AE's PCA subspace, the demos
-and the command line."""
+training, output ranges, what each corruption does, the linear AE's PCA subspace, and the
+command line. The demos are run by tests/test_demos.py."""
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +13,6 @@ from tinygen.data import DataLoader
 from tinygen.data.datasets import load_dataset
 from tinygen.models import ae, dae
 from tinygen.train import fit
-
-ROOT = Path(__file__).resolve().parents[1]
 
 # Small networks on 4x4 "images": every gradient check stays cheap.
 SMALL = dae.Config(image_size=4, latent=3)
@@ -228,7 +224,7 @@ def test_principal_angles_of_a_space_with_itself_and_an_orthogonal_one():
 
 
 # ----------------------------------------------------------------------------------------------
-# Configuration errors, demos and the command line.
+# Configuration errors and the command line (demos are run by tests/test_demos.py).
 
 
 @pytest.mark.parametrize("bad", [dict(arch="rnn"), dict(code_act="tanh"),
@@ -237,21 +233,6 @@ def test_principal_angles_of_a_space_with_itself_and_an_orthogonal_one():
 def test_bad_configs_say_what_is_allowed(bad):
     with pytest.raises(ValueError, match="must|needs"):
         dae.DAE(dataclasses.replace(SMALL, **bad))
-
-
-def _demo(name):
-    spec = importlib.util.spec_from_file_location(f"demo_{name}", ROOT / "demos" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.parametrize("name, figure", [("ae", "reconstructions.png"),
-                                          ("dae", "denoise_salt_pepper.png")])
-def test_demo_runs_in_smoke_mode(name, figure, tmp_path, capsys, digits):
-    _demo(name).main(["--smoke", "--out", str(tmp_path)])
-    assert (tmp_path / figure).exists()
-    assert str(tmp_path / figure) in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("model", ["ae", "dae"])
