@@ -71,7 +71,15 @@ class InterruptAt(Classifier):
         return super().train_step(batch)
 
 
-def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(tmp_path):
+@pytest.fixture
+def ctrl_c():
+    """SIGINT as in an interactive terminal (CI may start us with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(tmp_path, ctrl_c):
     model, loader = make()
     fit(model, loader, epochs=2, out_dir=tmp_path / "full", quiet=True, sample_every=0)
     expected = params(model)
@@ -136,7 +144,7 @@ class DoubleInterrupt(Classifier):
         return super().train_step(batch)
 
 
-def test_second_ctrl_c_stops_at_once_and_keeps_the_last_complete_checkpoint(tmp_path):
+def test_second_ctrl_c_stops_at_once_and_keeps_the_last_complete_checkpoint(tmp_path, ctrl_c):
     tg.manual_seed(0)
     model = DoubleInterrupt(CFG)
     loader = DataLoader(data(), batch_size=16, shuffle=True, drop_last=True, generator=0)
@@ -145,3 +153,13 @@ def test_second_ctrl_c_stops_at_once_and_keeps_the_last_complete_checkpoint(tmp_
     assert result.interrupted and result.step == 2          # step 3 never finished
     from tinygen.serialization import load
     assert load(tmp_path / CHECKPOINT)["trainer"]["step"] == 2
+
+
+def test_an_ignored_sigint_stays_ignored(tmp_path):
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        model, loader = make()
+        fit(model, loader, epochs=1, out_dir=tmp_path, quiet=True, sample_every=0)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -194,9 +194,14 @@ _INTERRUPT = _Interrupt()
 
 @contextlib.contextmanager
 def _interrupt_between_steps():
+    # Leave SIGINT alone where it is ignored (a background job started with `&` or nohup)
+    # and outside the main thread, where Python cannot install handlers.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield
+        return
     try:
         previous = signal.signal(signal.SIGINT, _INTERRUPT.handler)
-    except ValueError:                          # not the main thread: leave SIGINT alone
+    except ValueError:
         yield
         return
     try:
