@@ -20,29 +20,25 @@ The story:
    latent_scatter.png   the AE's test codes (top two principal components), coloured by label.
 """
 
-import argparse
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 import tinygen as tg
-from tinygen import latent, plotting
+from tinygen import demo, latent, plotting
 from tinygen.data import DataLoader
-from tinygen.data.datasets import load_dataset
 from tinygen.models.ae import AE, Config, LinearAE, principal_angles
-from tinygen.train import fit
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
-    print(f"command: python demos/ae.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    x, y = load_dataset(args.dataset, "train", data_dir=args.data_dir)
-    xt, yt = load_dataset(args.dataset, "test", data_dir=args.data_dir)
+    parser = demo.parser(__doc__, "ae", "default 100 for digits, 5 for mnist")
+    parser.add_argument("--latent", type=int,
+                        help="code size k (default 8 for digits, 32 for mnist)")
+    args = parser.parse_args(argv)
+    (x, y), (xt, yt) = demo.start("ae", args, argv)
     k = args.latent or (8 if args.dataset == "digits" else 32)
-    epochs = 1 if args.smoke else args.epochs or (100 if args.dataset == "digits" else 5)
+    epochs = args.epochs or (100 if args.dataset == "digits" else 5)
     cfg = Config(dataset=args.dataset, epochs=epochs, seed=args.seed, latent=k,
                  image_size=x.shape[-1])
     d = x[0].size
@@ -51,15 +47,15 @@ def main(argv=None):
 
     # 1. The autoencoder.
     start = time.perf_counter()
-    ae = train(AE(cfg), x, y, args, "ae")
+    ae = demo.train(AE(cfg), x, y, args, "ae")
     bce = ae.evaluate(DataLoader((xt, yt), batch_size=500))["loss"]
     print(f"AE {d}-{k}-{d}: test BCE per pixel {bce:.4f} ({time.perf_counter() - start:.0f}s)")
 
     # 2. The linear autoencoder against PCA. Its slowest direction to settle is the k-th axis
     # when the k-th and (k+1)-th variances are close: tilting the subspace between those two
     # axes barely changes the loss. So it gets a larger step and more epochs than the AE.
-    lin_cfg = replace(cfg, lr=1e-2, epochs=1 if args.smoke else 4 * epochs)
-    lin = train(LinearAE(lin_cfg), x, y, args, "linear_ae")
+    lin_cfg = replace(cfg, lr=1e-2, epochs=4 * epochs)
+    lin = demo.train(LinearAE(lin_cfg), x, y, args, "linear_ae")
     mse = lin.evaluate(DataLoader((xt, yt), batch_size=500))["loss"]
     mean, axes, variances = pca(x, k)
     pca_xt = pca_reconstruct(xt, mean, axes)
@@ -82,18 +78,7 @@ def main(argv=None):
         plotting.save_image_grid(ae.sample(64), args.out / "samples.png"),
         latent.save_latent_scatter(ae, xt, yt, args.out / "latent_scatter.png"),
     ]
-    print("figures:\n  " + "\n  ".join(str(f) for f in figures))
-
-
-def train(model, x, y, args, name):
-    """The shared loop, quietly: one log line per epoch, checkpoints in out/<name>."""
-    tg.manual_seed(args.seed)
-    loader = DataLoader((x, y), batch_size=model.cfg.batch_size, shuffle=True,
-                        generator=args.seed)
-    fit(model, loader, model.cfg.epochs, args.out / name, sample_every=0, quiet=True,
-        max_steps=3 if args.smoke else None)
-    model.eval()
-    return model
+    demo.show(figures)
 
 
 def pca(x, k):
@@ -108,20 +93,6 @@ def pca(x, k):
 def pca_reconstruct(x, mean, axes):
     flat = x.reshape(len(x), -1) - mean
     return (flat @ axes @ axes.T + mean).reshape(x.shape)
-
-
-def _parser():
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="digits", choices=["digits", "mnist"],
-                   help="digits: 8x8, bundled, no download (default); mnist: 28x28")
-    p.add_argument("--epochs", type=int, help="default 100 for digits, 5 for mnist")
-    p.add_argument("--latent", type=int, help="code size k (default 8 for digits, 32 for mnist)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("out/ae"), help="figure folder")
-    p.add_argument("--data-dir", type=Path, help="folder holding mnist/")
-    p.add_argument("--smoke", action="store_true", help="three steps only (for tests)")
-    return p
 
 
 if __name__ == "__main__":

@@ -17,29 +17,27 @@ Figures in --out (default out/dae): denoise_<noise>.png for each noise, with row
 clean test digits / corrupted / the DAE's reconstruction / the plain AE's reconstruction.
 """
 
-import argparse
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 import tinygen as tg
-from tinygen import plotting
-from tinygen.data import DataLoader
-from tinygen.data.datasets import load_dataset
+from tinygen import demo, plotting
 from tinygen.models.ae import AE
 from tinygen.models.dae import DAE, NOISES, Config
-from tinygen.train import fit
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
-    print(f"command: python demos/dae.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    x, y = load_dataset(args.dataset, "train", data_dir=args.data_dir)
-    xt, _ = load_dataset(args.dataset, "test", data_dir=args.data_dir)
-    epochs = 1 if args.smoke else args.epochs or (100 if args.dataset == "digits" else 5)
+    parser = demo.parser(__doc__, "dae", "default 100 for digits, 5 for mnist")
+    parser.add_argument("--latent", type=int, default=32, help="code size (default 32)")
+    parser.add_argument("--hidden", type=int, default=0, help="hidden width (default none)")
+    parser.add_argument("--noise-level", type=float, default=0.25,
+                        help="masking / salt-and-pepper probability, or Gaussian std "
+                        "(default 0.25)")
+    args = parser.parse_args(argv)
+    (x, y), (xt, _) = demo.start("dae", args, argv)
+    epochs = args.epochs or (100 if args.dataset == "digits" else 5)
     cfg = Config(dataset=args.dataset, epochs=epochs, seed=args.seed, latent=args.latent,
                  hidden=args.hidden, noise_level=args.noise_level, image_size=x.shape[-1])
     sizes = "-".join(str(n) for n in [x[0].size, cfg.hidden, cfg.latent] if n)
@@ -47,11 +45,11 @@ def main(argv=None):
           f"level {cfg.noise_level}")
 
     start = time.perf_counter()
-    plain = train(AE(cfg), x, y, args, "ae")        # AE ignores the noise fields of cfg
+    plain = demo.train(AE(cfg), x, y, args, "ae")        # AE ignores the noise fields of cfg
     print("\n| noise | corrupted input | plain AE | DAE |\n|---|---|---|---|")
     figures = []
     for noise in NOISES:
-        dae = train(DAE(replace(cfg, noise=noise)), x, y, args, f"dae_{noise}")
+        dae = demo.train(DAE(replace(cfg, noise=noise)), x, y, args, f"dae_{noise}")
         # The same corrupted test images for both models, from a generator of their own.
         noisy = dae.corrupt(tg.tensor(xt), np.random.default_rng(0)).data
         losses = [bce(noisy, xt), denoising_loss(plain, noisy, xt),
@@ -67,17 +65,6 @@ def main(argv=None):
           + "\n  ".join(str(f) for f in figures))
 
 
-def train(model, x, y, args, name):
-    """The shared loop, quietly, with checkpoints in out/<name>."""
-    tg.manual_seed(args.seed)
-    loader = DataLoader((x, y), batch_size=model.cfg.batch_size, shuffle=True,
-                        generator=args.seed)
-    fit(model, loader, model.cfg.epochs, args.out / name, sample_every=0, quiet=True,
-        max_steps=3 if args.smoke else None)
-    model.eval()
-    return model
-
-
 def denoising_loss(model, noisy, clean) -> float:
     """Per-pixel BCE between the model's reconstruction of `noisy` and the clean images."""
     with tg.no_grad():
@@ -89,23 +76,6 @@ def bce(p, x) -> float:
     """Per-pixel BCE of using the corrupted pixels p themselves as the prediction."""
     p = np.clip(p, 1e-6, 1 - 1e-6)             # a masked pixel is exactly 0: avoid log(0)
     return float(-np.mean(x * np.log(p) + (1 - x) * np.log(1 - p)))
-
-
-def _parser():
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="digits", choices=["digits", "mnist"],
-                   help="digits: 8x8, bundled, no download (default); mnist: 28x28")
-    p.add_argument("--epochs", type=int, help="default 100 for digits, 5 for mnist")
-    p.add_argument("--latent", type=int, default=32, help="code size (default 32)")
-    p.add_argument("--hidden", type=int, default=0, help="hidden layer width (default none)")
-    p.add_argument("--noise-level", type=float, default=0.25,
-                   help="masking / salt-and-pepper probability, or Gaussian std (default 0.25)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("out/dae"), help="figure folder")
-    p.add_argument("--data-dir", type=Path, help="folder holding mnist/")
-    p.add_argument("--smoke", action="store_true", help="three steps only (for tests)")
-    return p
 
 
 if __name__ == "__main__":
