@@ -1,7 +1,8 @@
 """The main demo: train a VAE with a 2-D latent space and look inside it.
 
-    python demos/vae.py                     # about a minute on a laptop CPU, no download
-    python demos/vae.py --dataset mnist     # real MNIST (set TINYGEN_DATA or --data-dir)
+    python demos/vae.py                     # about 10 seconds on a laptop CPU, no download
+    python demos/vae.py --dataset mnist     # real MNIST, about 45 seconds (TINYGEN_DATA or
+                                            # --data-dir)
 
 The story, in five figures written to --out (default out/vae):
 
@@ -26,12 +27,12 @@ from tinygen.models.vae import VAE, Config
 
 
 def main(argv=None):
-    parser = demo.parser(__doc__, "vae", "default 60 for digits, 10 for mnist")
+    parser = demo.parser(__doc__, "vae", "default 150 for digits, 10 for mnist")
     parser.add_argument("--latent", type=int, default=2, help="latent size (default 2)")
     args = parser.parse_args(argv)
     (x, y), (xt, yt) = demo.start("vae", args, argv)
     digits = args.dataset == "digits"
-    cfg = Config(dataset=args.dataset, epochs=args.epochs or (60 if digits else 10),
+    cfg = Config(dataset=args.dataset, epochs=args.epochs or (150 if digits else 10),
                  seed=args.seed, latent=args.latent, image_size=x.shape[-1],
                  hidden=256 if digits else 400, batch_size=64 if digits else 128)
     print(f"training a {x.shape[-1]}x{x.shape[-1]} VAE with a {cfg.latent}-D latent space on "
