@@ -5,7 +5,8 @@
                                              # --data-dir)
 
 A conditional VAE is told the label, so its latent code only has to hold what the label does
-not: the style. The code is kept small (8 numbers) so that it cannot also hold the digit. Writes to --out (default out/cvae):
+not: the style. The code is kept small (8 numbers) so that it cannot also hold the digit.
+Writes to --out (default out/cvae):
 
 1. styles.png     each row is one random style z, decoded as 0, 1, ..., 9;
 2. samples.png    random z with labels cycling 0..9 (so each column is one digit);
