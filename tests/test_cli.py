@@ -26,7 +26,7 @@ def test_model_help_lists_config_fields_with_defaults(capsys):
         main(["train", "classifier", "--help"])
     text = capsys.readouterr().out
     for flag in ["--epochs", "--batch-size", "--lr", "--seed", "--dataset", "--resume",
-                 "--data-dir", "--out", "--channels"]:
+                 "--data-dir", "--out", "--width"]:
         assert flag in text
     assert "LeNet" in text                      # the model's docstring is the description
 

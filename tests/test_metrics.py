@@ -233,7 +233,7 @@ def test_min_count_threshold():
 # The cached classifier, with a tiny config and tiny random data in place of MNIST.
 
 
-TINY = Config(epochs=1, batch_size=16, channels=2, hidden=8)
+TINY = Config(epochs=1, batch_size=16, width=2, hidden=8)
 
 
 @pytest.fixture

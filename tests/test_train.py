@@ -12,7 +12,7 @@ from tinygen.data import DataLoader
 from tinygen.models.classifier import Classifier, Config
 from tinygen.train import CHECKPOINT, fit
 
-CFG = Config(dataset="digits", image_size=8, channels=4, hidden=16, dropout=0.3, lr=3e-3)
+CFG = Config(dataset="digits", image_size=8, width=4, hidden=16, dropout=0.3, lr=3e-3)
 
 
 def data(n=96, seed=0):
@@ -125,7 +125,7 @@ def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
 
 def test_training_reduces_the_loss_on_a_fixed_batch():
     tg.manual_seed(0)
-    model = Classifier(dataclasses.replace(CFG, lr=1e-2, dropout=0.0, channels=8, hidden=32))
+    model = Classifier(dataclasses.replace(CFG, lr=1e-2, dropout=0.0, width=8, hidden=32))
     batch = tuple(tg.tensor(a) for a in data(32))
     first = model.train_step(batch)["loss"]
     for _ in range(40):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
+import re
 import subprocess
 import sys
 import time
@@ -97,24 +99,54 @@ def _parser():
 
 def _add_model_parser(models, name, module):
     doc = (module.__doc__ or "").strip()
-    p = models.add_parser(name, help=doc.splitlines()[0] if doc else name, description=doc,
+    summary = " ".join(doc.split("\n\n")[0].split()) if doc else name
+    p = models.add_parser(name, help=summary, description=doc,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = module.Config()
+    defaults, notes = module.Config(), _field_comments(module.Config)
     for f in dataclasses.fields(module.Config):
         default = getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")
         kind = type(default) if default is not None else str
+        text = f"{notes[f.name]} " if f.name in notes else ""
+        text += "(set from the data)" if f.name in FROM_DATA else f"(default {default})"
         if kind is bool:
-            p.add_argument(flag, type=_bool, default=None, metavar="BOOL",
-                           help=f"(default {default})")
+            p.add_argument(flag, type=_bool, default=None, metavar="BOOL", help=text)
         else:
-            p.add_argument(flag, type=kind, default=None, help=f"(default {default})")
+            p.add_argument(flag, type=kind, default=None, help=text)
     p.add_argument("--out", type=Path, help=f"output folder (default runs/{name}-DATASET)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     p.add_argument("--data-dir", type=Path, help="folder holding mnist/ (else TINYGEN_DATA)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_train, model=name)
+
+
+# Config fields that `tinygen train` fills in from the loaded dataset.
+FROM_DATA = ("image_size", "channels")
+# Help for the fields every model's Config has.
+COMMON_HELP = {
+    "dataset": "digits (8x8, bundled, no download), mnist, fashion_mnist, or a 2-D toy set",
+    "epochs": "passes over the training set",
+    "batch_size": "examples per optimisation step",
+    "lr": "learning rate",
+    "seed": "seeds the weights, the data order and every random draw",
+}
+
+
+def _field_comments(config_class) -> dict:
+    """{field: its trailing comment} from the Config's source (and its base classes'), so the
+    help text lives beside the default it explains."""
+    notes = dict(COMMON_HELP)
+    for cls in reversed(config_class.__mro__[:-1]):
+        try:
+            lines = inspect.getsource(cls).splitlines()
+        except (OSError, TypeError):
+            continue
+        for line in lines:
+            m = re.match(r"\s+(\w+):\s*[^=]+=[^#]*#\s*(.+)$", line)
+            if m:
+                notes[m.group(1)] = m.group(2).strip()
+    return notes
 
 
 def _bool(text):
@@ -160,10 +192,11 @@ def _train(args):
 
 
 def _fit_config_to_data(cfg, x):
-    """Set `image_size` (when the model has one) from the data actually loaded."""
-    if hasattr(cfg, "image_size") and x.ndim == 4:
-        cfg = dataclasses.replace(cfg, image_size=x.shape[-1])
-    return cfg
+    """Set the FROM_DATA fields the model has from the images actually loaded."""
+    if x.ndim != 4:
+        return cfg
+    found = {"image_size": x.shape[-1], "channels": x.shape[1]}
+    return dataclasses.replace(cfg, **{k: v for k, v in found.items() if hasattr(cfg, k)})
 
 
 def _load_run(run_dir: Path):

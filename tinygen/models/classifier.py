@@ -35,7 +35,7 @@ class Config:
     lr: float = 1e-3
     lr_decay: float = 0.6    # the learning rate is multiplied by this after every epoch
     seed: int = 0
-    channels: int = 16       # conv1 channels; conv2 has twice as many
+    width: int = 16          # conv1 channels; conv2 has twice as many
     hidden: int = 128        # width of the penultimate layer (the FID features)
     dropout: float = 0.25
     image_size: int = 28     # 28 for MNIST; 8 for the offline digits
@@ -46,7 +46,7 @@ class LeNet(nn.Module):
         super().__init__()
         # 5x5 valid convs on 28x28 (28 -> 24 -> 12 -> 8 -> 4); 3x3 same convs on 8x8 digits.
         k, p = (5, 0) if cfg.image_size >= 20 else (3, 1)
-        c = cfg.channels
+        c = cfg.width
         self.conv = nn.Sequential(
             nn.Conv2d(1, c, k, padding=p), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(c, 2 * c, k, padding=p), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
