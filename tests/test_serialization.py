@@ -134,3 +134,21 @@ def test_foreign_npz_is_rejected(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load(tmp_path / "nope.npz")
+
+
+def test_top_level_save_and_load_of_a_model_and_optimizer(tmp_path):
+    from tinygen import nn, optim
+
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    model(tg.randn(5, 3)).sum().backward()
+    opt.step()
+    tg.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": 1},
+            tmp_path / "ckpt.npz")
+    back = tg.load(tmp_path / "ckpt.npz")
+    twin = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    twin.load_state_dict(back["model"])
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        np.testing.assert_array_equal(a.data, b.data)
+    assert back["step"] == 1 and back["optimizer"]["param_groups"][0]["lr"] == 1e-2

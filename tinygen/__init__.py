@@ -56,6 +56,7 @@ from tinygen.ops import (
     mean,
     min,
     minimum,
+    neg,
     pad,
     permute,
     relu,
@@ -74,6 +75,7 @@ from tinygen.ops import (
     var,
     where,
 )
+from tinygen.serialization import CheckpointError, load, save
 
 float32 = np.float32
 float64 = np.float64

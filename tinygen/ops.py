@@ -728,6 +728,7 @@ for _name, _fn in [("__lt__", np.less), ("__le__", np.less_equal), ("__gt__", np
     setattr(Tensor, _name, lambda a, b, _fn=_fn: _no_grad_result(
         _fn(a.data, b.data if isinstance(b, Tensor) else b)))
 
+Tensor.neg = neg
 Tensor.exp = exp
 Tensor.log = log
 Tensor.sqrt = sqrt
