@@ -9,8 +9,9 @@ constant `x` never computes d/dx.
 No VJP handles broadcasting: `autograd.unbroadcast` sums each gradient down to its input's shape
 in one central place. So `add`'s VJP is just `g`, even for `(3, 1) + (4,)`.
 
-The last section composes further ops (mean-free `var`, `split`, `stack`, ...) from the
-primitives, and attaches the math methods to `Tensor`, one greppable line each.
+The last sections give the primitives PyTorch-style wrappers (`dim`, `keepdim`), compose a few
+more ops from them (`var`, `split`, `chunk`, `squeeze`, ...), and attach the math methods to
+`Tensor`, one greppable line each.
 Read `tinygen/gradcheck.py` next to see how every VJP here is verified.
 """
 
