@@ -13,8 +13,10 @@ share, so that `sgd.py`, `adam.py` and `rmsprop.py` can each be just an update r
   2, ...) instead of by the object, because objects do not survive a restart. It holds only
   NumPy arrays and plain numbers, so it can be written as `.npz` plus JSON without pickle.
 
-The updates write into `p.data` in place. Layers, and the engine's graph, hold references to
-that array, so rebinding `p.data` to a new array would silently detach the parameter from them.
+The updates write into `p.data` in place: a step allocates no new parameter arrays, and any
+view of a parameter's array (a weight shared as a slice, a buffer an exporter kept) sees the
+new values. Layers hold the Parameter object itself, so they would see a rebound `p.data` too;
+in place is about memory and views, not about reaching the layers.
 
 Read `sgd.py` next, then `adam.py`, `rmsprop.py`, `lr_scheduler.py` and `clip.py`.
 """
