@@ -138,6 +138,19 @@ def test_backward_with_explicit_grad():
     np.testing.assert_allclose(x.grad, [2.0, 0.0, -12.0])  # v * 2x
 
 
+def test_the_callers_output_gradient_never_becomes_a_grad():
+    """backward() does not copy the gradient it is given, so it must never hand that array
+    out as a `.grad`: changing it afterwards must not change any gradient."""
+    v = np.array([1.0, 2.0, 3.0])
+    leaf = f64([0.5, 0.5, 0.5])
+    leaf.backward(v)                 # the root is itself a leaf
+    a, b = f64([1.0, 1.0, 1.0]), f64([2.0, 2.0, 2.0])
+    (a + b).backward(v)              # add's VJP passes the gradient through unchanged
+    v[:] = -1.0
+    for t in (leaf, a, b):
+        np.testing.assert_array_equal(t.grad, [1.0, 2.0, 3.0])
+
+
 # ----------------------------------------------------------------------------------------------
 # Broadcasting.
 
@@ -163,6 +176,30 @@ def test_broadcast_scalar_tensor_and_mul():
 
 # ----------------------------------------------------------------------------------------------
 # Grad modes: no_grad, enable_grad, detach, requires_grad rules.
+
+
+def test_joint_vjp_is_called_once_with_the_inputs_that_need_gradients():
+    """A primitive with a joint VJP (as conv2d has) gets one call per backward, told which
+    inputs need a gradient, and `Primitive.vjp` still gives any single input's gradient."""
+    calls = []
+
+    def joint(needs, g, out, a, b, c):  # out = a * b + c
+        calls.append(needs)
+        return (g * b if needs[0] else None, g * a if needs[1] else None,
+                g if needs[2] else None)
+
+    op = ops.Primitive("mul_add", lambda a, b, c: a * b + c, joint_vjp=joint)
+    a = tg.tensor([1.0, 2.0], requires_grad=True)
+    b = tg.tensor([3.0, 4.0])
+    c = tg.tensor([5.0, 6.0], requires_grad=True)
+    op(a, b, c).sum().backward()
+    assert calls == [(True, False, True)]
+    np.testing.assert_array_equal(a.grad, [3.0, 4.0])
+    np.testing.assert_array_equal(c.grad, [1.0, 1.0])
+    assert b.grad is None
+    g = np.array([1.0, 10.0])
+    np.testing.assert_array_equal(op.vjp(1, g, None, [a.data, b.data, c.data], {}), [1.0, 20.0])
+    assert calls[-1] == (False, True, False)
 
 
 def test_no_grad_records_nothing():

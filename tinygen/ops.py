@@ -29,20 +29,40 @@ from tinygen.autograd import DEFAULT_DTYPE, Tensor, apply
 
 
 class Primitive:
-    """A named forward function plus one VJP per input (or one `variadic_vjp(i, ...)`)."""
+    """A named forward function plus its VJPs, given in one of three forms:
 
-    __slots__ = ("name", "forward", "vjps", "variadic_vjp")
+    - one VJP per input, `vjp_i(g, out, *inputs, **kwargs)` (almost every op);
+    - `variadic_vjp(i, g, out, *inputs, **kwargs)` for ops with any number of inputs (`cat`);
+    - `joint_vjp(needs, g, out, *inputs, **kwargs)`, which returns one gradient per input (None
+      where `needs[i]` is False) from a single call. Convolutions use it: the input, weight and
+      bias gradients all read the same output gradient, and one pass over it is cheaper than
+      three (PyTorch's `convolution_backward` takes an `output_mask` for the same reason).
+    """
 
-    def __init__(self, name, forward, *vjps, variadic_vjp=None):
+    __slots__ = ("name", "forward", "vjps", "variadic_vjp", "joint_vjp")
+
+    def __init__(self, name, forward, *vjps, variadic_vjp=None, joint_vjp=None):
         self.name = name
         self.forward = forward
         self.vjps = vjps
         self.variadic_vjp = variadic_vjp
+        self.joint_vjp = joint_vjp
 
     def vjp(self, i, g, out, arrays, kwargs):
+        """The gradient for input i alone."""
+        if self.joint_vjp is not None:
+            needs = tuple(j == i for j in range(len(arrays)))
+            return self.joint_vjp(needs, g, out, *arrays, **kwargs)[i]
         if self.variadic_vjp is not None:
             return self.variadic_vjp(i, g, out, *arrays, **kwargs)
         return self.vjps[i](g, out, *arrays, **kwargs)
+
+    def input_grads(self, needs, g, out, arrays, kwargs):
+        """One gradient per input, None where `needs[i]` is False."""
+        if self.joint_vjp is not None:
+            return self.joint_vjp(tuple(needs), g, out, *arrays, **kwargs)
+        return [self.vjp(i, g, out, arrays, kwargs) if need else None
+                for i, need in enumerate(needs)]
 
     def __call__(self, *args, **kwargs) -> Tensor:
         return apply(self, *_lift(args), **kwargs)
@@ -58,9 +78,9 @@ class Primitive:
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-def primitive(name, forward, *vjps, variadic_vjp=None) -> Primitive:
+def primitive(name, forward, *vjps, variadic_vjp=None, joint_vjp=None) -> Primitive:
     """Register an op under `name` (tests use the registry to find ops without a gradcheck)."""
-    op = Primitive(name, forward, *vjps, variadic_vjp=variadic_vjp)
+    op = Primitive(name, forward, *vjps, variadic_vjp=variadic_vjp, joint_vjp=joint_vjp)
     PRIMITIVES[name] = op
     return op
 
