@@ -66,19 +66,18 @@ def make_layer(kind, c_in, c_out, k, s, p, h, batch, rng):
 
 
 def kernel_fns(K, kind, x, w, gy, s, p):
-    """(forward, forward+backward) closures for one tinygen backend module K."""
+    """(forward, forward+backward) closures for one tinygen backend module K.
+
+    The backward is the joint kernel the layers call (`conv2d_backward` gives the input,
+    weight and bias gradients of a conv in one call), so the bias is timed as in a model.
+    """
     if kind == "conv":
-        fwd = lambda: K.conv2d_forward(x, w, s, p, 1)
-        bwd = lambda: (
-            K.conv2d_input_grad(gy, w, x.shape, s, p, 1),
-            K.conv2d_weight_grad(gy, x, w.shape, s, p, 1),
-        )
+        b = np.zeros(w.shape[0], w.dtype)
+        fwd = lambda: K.conv2d_forward(x, w, s, p, 1, bias=b)
+        bwd = lambda: K.conv2d_backward(gy, x, w, s, p, 1)
     else:
         fwd = lambda: K.conv_transpose2d_forward(x, w, s, p, 0, 1)
-        bwd = lambda: (
-            K.conv_transpose2d_input_grad(gy, w, s, p, 1),
-            K.conv_transpose2d_weight_grad(x, gy, w.shape, s, p, 1),
-        )
+        bwd = lambda: K.conv_transpose2d_backward(gy, x, w, s, p, 1, 0)
     return fwd, lambda: (fwd(), bwd())
 
 
@@ -87,15 +86,19 @@ def torch_fns(kind, x, w, gy, s, p):
     tx = torch.from_numpy(x).requires_grad_(True)
     tw = torch.from_numpy(w).requires_grad_(True)
     tgy = torch.from_numpy(gy)
+    # The conv has a bias, as tinygen's is timed with one; the transposed conv has none.
+    tb = torch.zeros(w.shape[0], requires_grad=True) if kind == "conv" else None
     op = F.conv2d if kind == "conv" else F.conv_transpose2d
 
     def fwd():
         with torch.no_grad():
-            return op(tx, tw, stride=s, padding=p)
+            return op(tx, tw, tb, stride=s, padding=p)
 
     def fwd_bwd():
         tx.grad = tw.grad = None
-        op(tx, tw, stride=s, padding=p).backward(tgy)
+        if tb is not None:
+            tb.grad = None
+        op(tx, tw, tb, stride=s, padding=p).backward(tgy)
 
     return fwd, fwd_bwd
 
@@ -129,9 +132,11 @@ t0 = time.perf_counter()
 import numpy as np
 from tinygen.kernels import numba_kernels as K
 t1 = time.perf_counter()
-x = np.ones((2, 3, 8, 8), np.float32); w = np.ones((4, 3, 4, 4), np.float32)
-y = K.conv2d_forward(x, w, 2, 1, 1)
-K.conv2d_input_grad(y, w, x.shape, 2, 1, 1); K.conv2d_weight_grad(y, x, w.shape, 2, 1, 1)
+for c in (3, 16):  # C*kh*kw = 48 takes the direct kernels, 256 the GEMM path
+    x = np.ones((2, c, 8, 8), np.float32); w = np.ones((4, c, 4, 4), np.float32)
+    y = K.conv2d_forward(x, w, 2, 1, 1, bias=np.ones(4, np.float32))
+    K.conv2d_backward(y, x, w, 2, 1, 1)
+    K.conv_transpose2d_forward(y, w, 2, 1, 0, 1); K.conv_transpose2d_backward(x, y, w, 2, 1, 1, 0)
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "first_calls_s": t2 - t1}))
 """
@@ -149,6 +154,32 @@ def compile_times():
             )
             out[label] = json.loads(res.stdout)
     return out
+
+
+def crossover(batch, repeats, out_channels=64, size=14):
+    """Conv2d(C, 64, 4, 2, 1) fwd+bwd with each strategy forced, over K = C*4*4.
+
+    This is the measurement behind numba_kernels._DIRECT_MAX_K: the direct kernels win while
+    the layer is memory-bound, one big BLAS GEMM once it is compute-bound; `size` sets the
+    input's height and width (output rows are half as long).
+    """
+    rows = []
+    try:
+        for c in (1, 2, 3, 4, 6, 8, 16):
+            layer = ("", "conv", c, out_channels, 4, 2, 1, size)
+            x, w, gy, _ = make_layer(*layer[1:], batch, np.random.default_rng(c))
+            fwd_bwd = kernel_fns(numba_kernels, "conv", x, w, gy, 2, 1)[1]
+            fns = {}
+            for strategy in ("direct", "gemm"):
+                def run(strategy=strategy, fwd_bwd=fwd_bwd):
+                    numba_kernels._FORCE_STRATEGY = strategy
+                    fwd_bwd()
+                fns[strategy] = run
+            t, _ = interleaved_medians(fns, repeats)
+            rows.append({"C": c, "K": c * 16, **t, "direct/gemm": t["direct"] / t["gemm"]})
+    finally:
+        numba_kernels._FORCE_STRATEGY = None
+    return rows
 
 
 COLUMNS = [
@@ -180,11 +211,30 @@ def main():
     parser.add_argument("--quick", action="store_true", help="batch 16, 3 repeats")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--layer", default="", help="only layers whose name contains this")
+    parser.add_argument("--crossover", action="store_true",
+                        help="instead: time the direct and GEMM strategies of Conv2d(C, 64, 4, "
+                             "2, 1) for C = 1..16, the data behind _DIRECT_MAX_K")
+    parser.add_argument("--size", type=int, default=14,
+                        help="input height and width for --crossover (default 14)")
     args = parser.parse_args()
     batch, repeats = (16, 3) if args.quick else (128, 7)
     repeats = args.repeats or repeats
     if torch is not None:
         torch.set_num_threads(2)
+    if args.crossover:
+        rows = crossover(batch, max(repeats, 20), size=args.size)
+        print(f"Conv2d(C, 64, 4, 2, 1) {args.size}x{args.size}, batch {batch}, fwd+bwd ms, "
+              f"numba threading layer {_threading_layer()}\n")
+        print("| C | K = C*4*4 | direct | one big GEMM | direct/GEMM |\n|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['C']} | {r['K']} | {r['direct']:.2f} | {r['gemm']:.2f} | "
+                  f"{r['direct/gemm']:.2f} |")
+        out = Path(__file__).resolve().parent / "results" / "bench_kernels_crossover.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"batch": batch, "rows": rows,
+                                   "load_average_1min_at_end": os.getloadavg()[0]}, indent=2))
+        print(f"wrote {out}")
+        return
     # One seed per layer, so filtering with --layer leaves each layer's inputs unchanged.
     rows = [
         bench_layer(layer, batch, repeats, np.random.default_rng(seed))

@@ -113,6 +113,32 @@ def test_conv2d_adjoint_identities(K, case, seed):
 
 @pytest.mark.parametrize("K", BACKENDS, ids=lambda m: m.__name__.split(".")[-1])
 @SETTINGS
+@given(case=conv_case(), seed=st.integers(0, 2**32 - 1),
+       needs=st.tuples(st.booleans(), st.booleans(), st.booleans()))
+def test_conv2d_bias_and_joint_backward(K, case, seed, needs):
+    """The bias adds per output channel; conv2d_backward gives exactly the gradients asked for,
+    equal to the single-gradient kernels, and the bias gradient is gy summed per channel."""
+    x, w, s, p, d = case
+    rng = np.random.default_rng(seed)
+    b = rng.standard_normal(w.shape[0])
+    y = K.conv2d_forward(x, w, s, p, d, bias=b)
+    np.testing.assert_allclose(y, naive_conv2d(x, w, s, p, d) + b[:, None, None],
+                               rtol=RTOL, atol=ATOL)
+    gy = rng.standard_normal(y.shape)
+    gx, gw, gb = K.conv2d_backward(gy, x, w, s, p, d, needs=needs)
+    want = (K.conv2d_input_grad(gy, w, x.shape, s, p, d),
+            K.conv2d_weight_grad(gy, x, w.shape, s, p, d),
+            np.array([gy[:, o].sum() for o in range(w.shape[0])]))
+    for got, expected, need in zip((gx, gw, gb), want, needs, strict=True):
+        if not need:
+            assert got is None
+            continue
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("K", BACKENDS, ids=lambda m: m.__name__.split(".")[-1])
+@SETTINGS
 @given(case=conv_case(), seed=st.integers(0, 2**32 - 1))
 def test_im2col_col2im_adjoint(K, case, seed):
     x, w, s, p, d = case
@@ -146,6 +172,10 @@ def test_conv_transpose2d_shape_and_adjoints(K, case, seed):
     assert gx.shape == x.shape and gw.shape == w.shape
     assert np.isclose(lhs, inner(x, gx), rtol=1e-9, atol=1e-9)
     assert np.isclose(lhs, inner(w, gw), rtol=1e-9, atol=1e-9)
+    both = K.conv_transpose2d_backward(gy, x, w, s, p, d, op, needs=(True, True))
+    np.testing.assert_allclose(both[0], gx, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(both[1], gw, rtol=RTOL, atol=ATOL)
+    assert K.conv_transpose2d_backward(gy, x, w, s, p, d, op, needs=(False, True))[0] is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,8 +200,24 @@ def test_numba_conv_kernels_equal_reference(case, seed):
     assert_twins("im2col", x, kh, kw, s, p, d)
     assert_twins("col2im", cols, x.shape, kh, kw, s, p, d)
     assert_twins("conv2d_forward", x, w, s, p, d)
+    assert_conv_twins(x, w, s, p, d, gy)
+
+
+def assert_conv_twins(x, w, s, p, d, gy):
+    """Every conv2d kernel, with and without bias, equal in the two backends."""
+    b = np.linspace(-1, 1, w.shape[0])
+    assert_twins("conv2d_forward", x, w, s, p, d)
+    assert_twins("conv2d_forward", x, w, s, p, d, b)
     assert_twins("conv2d_input_grad", gy, w, x.shape, s, p, d)
     assert_twins("conv2d_weight_grad", gy, x, w.shape, s, p, d)
+    for needs in [(True, True, True), (True, False, False), (False, True, True)]:
+        want = reference.conv2d_backward(gy, x, w, s, p, d, needs)
+        got = numba_kernels.conv2d_backward(gy, x, w, s, p, d, needs)
+        for g, r in zip(got, want, strict=True):
+            assert (g is None) == (r is None)
+            if r is not None:
+                assert g.shape == r.shape and g.dtype == r.dtype
+                np.testing.assert_allclose(g, r, rtol=RTOL, atol=ATOL)
 
 
 @SETTINGS
@@ -183,23 +229,33 @@ def test_numba_conv_transpose_kernels_equal_reference(case, seed):
     assert_twins("conv_transpose2d_forward", x, w, s, p, op, d)
     assert_twins("conv_transpose2d_input_grad", gy, w, s, p, d, op)
     assert_twins("conv_transpose2d_weight_grad", x, gy, w.shape, s, p, d)
+    for needs in [(True, True), (True, False), (False, True)]:
+        want = reference.conv_transpose2d_backward(gy, x, w, s, p, d, op, needs)
+        got = numba_kernels.conv_transpose2d_backward(gy, x, w, s, p, d, op, needs)
+        for g, r in zip(got, want, strict=True):
+            assert (g is None) == (r is None)
+            if r is not None:
+                assert g.shape == r.shape and g.dtype == r.dtype
+                np.testing.assert_allclose(g, r, rtol=RTOL, atol=ATOL)
 
 
-@pytest.mark.parametrize("max_k", [0, 10**9], ids=["one-big-gemm", "per-sample-gemms"])
+@pytest.mark.parametrize("strategy", ["gemm", "direct"])
 @settings(max_examples=10, deadline=None)
 @given(case=conv_case(max_c=6), seed=st.integers(0, 2**32 - 1))
-def test_numba_gemm_strategies_equal_reference(max_k, case, seed):
-    """numba_kernels picks one of two GEMM layouts by C*kh*kw; force each in turn."""
+def test_numba_conv_strategies_equal_reference(strategy, case, seed):
+    """numba_kernels picks the direct kernels or one big GEMM by C*kh*kw and Ho*Wo; force each."""
     x, w, s, p, d = case
     gy = np.random.default_rng(seed).standard_normal(reference.conv2d_forward(x, w, s, p, d).shape)
-    saved = numba_kernels._PER_SAMPLE_MAX_K
-    numba_kernels._PER_SAMPLE_MAX_K = max_k
+    numba_kernels._FORCE_STRATEGY = strategy
     try:
-        assert_twins("conv2d_forward", x, w, s, p, d)
-        assert_twins("conv2d_input_grad", gy, w, x.shape, s, p, d)
-        assert_twins("conv2d_weight_grad", gy, x, w.shape, s, p, d)
+        assert_conv_twins(x, w, s, p, d, gy)
+        # gy as a transposed conv's input, x as its output gradient: the joint backward
+        want = reference.conv_transpose2d_backward(x, gy, w, s, p, d, 0)
+        got = numba_kernels.conv_transpose2d_backward(x, gy, w, s, p, d, 0)
+        for g, r in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, r, rtol=RTOL, atol=ATOL)
     finally:
-        numba_kernels._PER_SAMPLE_MAX_K = saved
+        numba_kernels._FORCE_STRATEGY = None
 
 
 @pytest.mark.parametrize("K", BACKENDS, ids=lambda m: m.__name__.split(".")[-1])
@@ -211,6 +267,7 @@ def test_float32_in_float32_out(K):
     assert y.dtype == np.float32
     assert K.conv2d_input_grad(y, w, x.shape, 2, 1, 1).dtype == np.float32
     assert K.conv2d_weight_grad(y, x, w.shape, 2, 1, 1).dtype == np.float32
+    assert all(g.dtype == np.float32 for g in K.conv2d_backward(y, x, w, 2, 1, 1))
     np.testing.assert_allclose(y, naive_conv2d(x, w, 2, 1, 1), rtol=1e-4, atol=1e-4)
 
 
@@ -335,6 +392,10 @@ def test_channel_and_dtype_mismatch_raise(K):
         K.conv2d_forward(x, np.zeros((4, 3, 3, 3)), 1, 0, 1)
     with pytest.raises(TypeError, match=r"must all be float32 or all float64"):
         K.conv2d_forward(x, np.zeros((4, 2, 3, 3), dtype=np.float32), 1, 0, 1)
+    with pytest.raises(ValueError, match=r"conv2d: bias has shape \(3,\) .* must be \(4,\)"):
+        K.conv2d_forward(x, np.zeros((4, 2, 3, 3)), 1, 0, 1, bias=np.zeros(3))
+    with pytest.raises(TypeError, match=r"must all be float32 or all float64"):
+        K.conv2d_forward(x, np.zeros((4, 2, 3, 3)), 1, 0, 1, bias=np.zeros(4, np.float32))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ columns in (c, i, j) order; only the wide conv path uses (i, j, c) internally. N
 ``__init__.py``.
 """
 
+import functools
 import os
 import threading
 
@@ -37,6 +38,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from . import team
 from .reference import (
     check_conv_args,
     conv_output_hw,
@@ -204,13 +206,222 @@ def _nchw_to_rows(a, out):
 
 
 @njit(cache=True, parallel=True)
-def _rows_to_nchw(a, out):
-    """(N*P, O) -> (N, O, P): a GEMM result back to the NCHW layout callers expect."""
+def _rows_to_nchw(a, bias, out):
+    """(N*P, O) -> (N, O, P) plus bias (O,): a GEMM result back to the layout callers expect."""
     N, O, P = out.shape
     for n in prange(N):
         for q in range(P):
             for o in range(O):
-                out[n, o, q] = a[n * P + q, o]
+                out[n, o, q] = a[n * P + q, o] + bias[o]
+
+
+# ---------------------------------------------------------------------------------------------
+# Direct kernels for thin convs (small C*kh*kw): one sample at a time, its patches kept in L1.
+#
+# Conv2d(1, 64, 4, 2, 1) at batch 128 has K = C*kh*kw = 16: 16 multiply-adds per output value,
+# so it is bound by memory traffic, not arithmetic. Each activation (N, 64, 14, 14) is 6.4 MB,
+# and one pass over it costs about 0.5 ms on the 2-core benchmark machine. So these kernels
+#   - build each sample's patches (K, Ho*Wo) in a small thread-local buffer that stays in the
+#     L1 cache, instead of a batch-sized im2col matrix that goes out to memory and back;
+#   - write y in NCHW directly, with the bias already added (no transpose, no bias pass);
+#   - compute all three gradients in ONE pass over gy (`_direct_backward`), instead of one pass
+#     each for the input, weight and bias gradients.
+# The arithmetic is a small matrix product per sample written as loops whose innermost loop
+# runs along a row of Ho*Wo pixels, which LLVM turns into SIMD instructions. Two output rows
+# share every load of four patch rows, so the loads do not starve the multiply-adds.
+# ---------------------------------------------------------------------------------------------
+
+# Let LLVM reorder sums (so it can use SIMD lanes) and fuse multiply-adds. Not the full
+# fastmath set: that also assumes no NaN or inf, and a NaN in the input must stay a NaN.
+_FASTMATH = {"reassoc", "contract"}
+
+# Samples are split into this many chunks, whatever the thread count, so the per-chunk partial
+# sums of the weight and bias gradients (added in chunk order) do not depend on the machine.
+_CHUNKS = 16
+
+
+@njit(cache=True)
+def _gather_patches(xf, start, buf, idx, cols):
+    """cols (K, P) = the patches of the sample at xf[start:], through `_tap_index`'s idx.
+
+    buf holds a copy of the sample and, one past its end, the zero that padding taps read.
+    """
+    S = buf.size - 1
+    for q in range(S):
+        buf[q] = xf[start + q]
+    buf[S] = 0
+    K, P = idx.shape
+    for k in range(K):
+        for p in range(P):
+            cols[k, p] = buf[idx[k, p]]
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _filter_pair(a0, a1, u, v, b0, b1, cols):
+    """Two output rows: a0 = b0 + u @ cols and a1 = b1 + v @ cols, with cols (K, P)."""
+    K, P = cols.shape
+    for p in range(P):
+        a0[p] = b0
+        a1[p] = b1
+    k = 0
+    while k + 4 <= K:
+        u0, u1, u2, u3 = u[k], u[k + 1], u[k + 2], u[k + 3]
+        v0, v1, v2, v3 = v[k], v[k + 1], v[k + 2], v[k + 3]
+        c0, c1, c2, c3 = cols[k], cols[k + 1], cols[k + 2], cols[k + 3]
+        for p in range(P):
+            x0, x1, x2, x3 = c0[p], c1[p], c2[p], c3[p]
+            a0[p] += u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
+            a1[p] += v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3
+        k += 4
+    while k < K:  # the last K % 4 patch rows
+        u0, v0, c0 = u[k], v[k], cols[k]
+        for p in range(P):
+            a0[p] += u0 * c0[p]
+            a1[p] += v0 * c0[p]
+        k += 1
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _weight_grad_rows(gyn, cols, zero, acc):
+    """acc (O, K) += gyn (O, P) @ cols.T: dot products along the P pixels, 2 x 4 at a time."""
+    O, P = gyn.shape
+    K = cols.shape[0]
+    for o in range(0, O, 2):
+        o1 = min(o + 1, O - 1)  # when O is odd the last row is summed twice, then once kept
+        g, h = gyn[o], gyn[o1]
+        k = 0
+        while k < K:
+            k1, k2, k3 = min(k + 1, K - 1), min(k + 2, K - 1), min(k + 3, K - 1)
+            c0, c1, c2, c3 = cols[k], cols[k1], cols[k2], cols[k3]
+            s0 = s1 = s2 = s3 = t0 = t1 = t2 = t3 = zero  # in the arrays' dtype: SIMD-wide
+            for p in range(P):
+                gp, hp = g[p], h[p]
+                x0, x1, x2, x3 = c0[p], c1[p], c2[p], c3[p]
+                s0 += gp * x0
+                s1 += gp * x1
+                s2 += gp * x2
+                s3 += gp * x3
+                t0 += hp * x0
+                t1 += hp * x1
+                t2 += hp * x2
+                t3 += hp * x3
+            for j, (sj, tj) in enumerate(((s0, t0), (s1, t1), (s2, t2), (s3, t3))):
+                if k + j < K:
+                    acc[o, k + j] += sj
+                    if o1 > o:
+                        acc[o1, k + j] += tj
+            k += 4
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _direct_forward(x, w2, bias, idx, y, gy, zero, need_y, need_w, gw_parts, t0, t1):
+    """Everything that multiplies the patches of x, in one pass over chunks [t0, t1) of samples:
+
+    y[n] (O, P) = w2 (O, K) @ patches(x[n]) (K, P) + bias     (need_y: the conv's forward)
+    gw_parts[t] += gy[n] (O, P) @ patches(x[n]).T              (need_w: its weight gradient)
+
+    A transposed conv's backward needs exactly these two with its output gradient as x, so it
+    takes one pass too. gy is only read when need_w; gw_parts (T, O, K) holds one partial sum
+    per chunk of samples, for the caller to add up. `team.run` shares the T chunks out.
+    """
+    N = x.shape[0]
+    S = x.size // N  # floats per sample
+    xf = x.reshape(-1)
+    O, K = w2.shape
+    P = idx.shape[1]
+    T = gw_parts.shape[0]
+    buf = np.empty(S + 1, x.dtype)
+    cols = np.empty((K, P), x.dtype)
+    spare = np.empty(P, x.dtype)  # the unused partner row when O is odd
+    for t in range(t0, t1):
+        gw = gw_parts[t]
+        gw[:] = 0
+        for n in range(t * N // T, (t + 1) * N // T):
+            _gather_patches(xf, n * S, buf, idx, cols)
+            if need_y:
+                yn = y[n]
+                for o in range(0, O - 1, 2):
+                    _filter_pair(yn[o], yn[o + 1], w2[o], w2[o + 1], bias[o], bias[o + 1], cols)
+                if O % 2:
+                    o = O - 1
+                    _filter_pair(yn[o], spare, w2[o], w2[o], bias[o], bias[o], cols)
+            if need_w:
+                _weight_grad_rows(gy[n], cols, zero, gw)
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _tap_rows(gcols, w4, k, gyn):
+    """Rows k..k+3 of the patch gradient gcols = w4.T @ gyn, with w4 (O, K4), gyn (O, P).
+
+    Four patch-gradient rows share each load of four gy rows.
+    """
+    O, P = gyn.shape
+    g0, g1, g2, g3 = gcols[k], gcols[k + 1], gcols[k + 2], gcols[k + 3]
+    for p in range(P):
+        g0[p] = 0
+        g1[p] = 0
+        g2[p] = 0
+        g3[p] = 0
+    for o in range(0, O, 4):
+        # Clamp past the last channel to a weight row of zeros (w4 has O + 3 rows).
+        r0, r1 = gyn[o], gyn[min(o + 1, O - 1)]
+        r2, r3 = gyn[min(o + 2, O - 1)], gyn[min(o + 3, O - 1)]
+        a0, a1, a2, a3 = w4[o, k], w4[o + 1, k], w4[o + 2, k], w4[o + 3, k]
+        b0, b1, b2, b3 = w4[o, k + 1], w4[o + 1, k + 1], w4[o + 2, k + 1], w4[o + 3, k + 1]
+        c0, c1, c2, c3 = w4[o, k + 2], w4[o + 1, k + 2], w4[o + 2, k + 2], w4[o + 3, k + 2]
+        d0, d1, d2, d3 = w4[o, k + 3], w4[o + 1, k + 3], w4[o + 2, k + 3], w4[o + 3, k + 3]
+        for p in range(P):
+            x0, x1, x2, x3 = r0[p], r1[p], r2[p], r3[p]
+            g0[p] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
+            g1[p] += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3
+            g2[p] += c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3
+            g3[p] += d0 * x0 + d1 * x1 + d2 * x2 + d3 * x3
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _direct_backward(gy, x, w4, K, idx, S, zero, need_x, need_w, need_b, gx, gw_parts, gb_parts,
+                     t0, t1):
+    """One pass over chunks [t0, t1) of gy (N, O, P) for all three gradients of a conv's y.
+
+    w4 is the weight (O, K) padded with zeros to (O + 3, K4), K4 = K rounded up to a multiple
+    of 4, because `_tap_rows` works on blocks of 4 rows and 4 columns. S = C*H*W is the size of
+    one input sample; x is only read when need_w, w4 when need_x.
+    gx (N, C, H, W) gets col2im(w2.T @ gy[n]) per sample. gw_parts (T, O, K) and gb_parts
+    (T, O) get chunk t's share of the weight and bias gradients; the caller adds them up.
+    Each sample's gy[n] (O*P floats, 50 KB on the benchmark layer) is read from memory once
+    and then stays in the core's cache for the three uses.
+    """
+    N, O, P = gy.shape
+    xf = x.reshape(-1)
+    gxf = gx.reshape(-1)
+    K4 = w4.shape[1]
+    T = gw_parts.shape[0]
+    buf = np.empty(S + 1, gy.dtype)
+    cols = np.empty((K4, P), gy.dtype)
+    for t in range(t0, t1):
+        gw, gb = gw_parts[t], gb_parts[t]
+        gw[:] = 0
+        gb[:] = 0
+        for n in range(t * N // T, (t + 1) * N // T):
+            gyn = gy[n]
+            if need_b:
+                for o in range(O):
+                    s = zero
+                    for p in range(P):
+                        s += gyn[o, p]
+                    gb[o] += s
+            if need_w:
+                _gather_patches(xf, n * S, buf, idx, cols[:K])
+                _weight_grad_rows(gyn, cols[:K], zero, gw)
+            if need_x:
+                for k in range(0, K4, 4):  # cols now holds the patch gradient w2.T @ gy[n]
+                    _tap_rows(cols, w4, k, gyn)
+                buf[:] = 0  # col2im: every tap adds into the pixel it was copied from
+                for k in range(K):
+                    for p in range(P):
+                        buf[idx[k, p]] += cols[k, p]
+                for q in range(S):  # buf[S], where the padding taps went, is dropped
+                    gxf[n * S + q] = buf[q]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,12 +435,23 @@ def _geometry(op, hw, k, stride, padding, dilation):
     return (*s, *p, *d, *conv_output_hw(op, hw, k, s, p, d))
 
 
-def _cols_of(x, k, g):
-    """im2col of x into a reused scratch buffer (internal only: the buffer is overwritten)."""
-    N, C = x.shape[:2]
-    cols = _scratch("cols", (N * g[6] * g[7], C * k[0] * k[1]), x.dtype)
-    _im2col_into(np.ascontiguousarray(x), *k, *g, cols)
-    return cols  # (N*Ho*Wo, C*kh*kw)
+@functools.lru_cache(maxsize=64)
+def _tap_index(chw, k, g):
+    """idx (C*kh*kw, Ho*Wo), int32: where each patch entry of the direct kernels comes from.
+
+    idx[(c*kh + i)*kw + j, oh*Wo + ow] is the flat offset, in one sample (C, H, W), of the pixel
+    that tap (i, j) of channel c sees from output pixel (oh, ow). Taps in the zero padding point
+    one past the sample, at C*H*W, where `_gather_patches` keeps a zero. Computed once per
+    geometry with NumPy broadcasting and cached; read-only.
+    """
+    (C, H, W), (kh, kw), (sh, sw, ph, pw, dh, dw, Ho, Wo) = chw, k, g
+    c, i, j, oh, ow = np.ix_(range(C), range(kh), range(kw), range(Ho), range(Wo))
+    row, col = oh * sh - ph + i * dh, ow * sw - pw + j * dw  # in unpadded coordinates
+    inside = (row >= 0) & (row < H) & (col >= 0) & (col < W)
+    idx = np.where(inside, (c * H + row) * W + col, C * H * W).astype(np.int32)
+    idx = idx.reshape(C * kh * kw, Ho * Wo)
+    idx.flags.writeable = False
+    return idx
 
 
 def _cols_nhwc_of(x, k, g):
@@ -277,69 +499,125 @@ def col2im(cols, x_shape, kh, kw, stride, padding, dilation):
     return gx
 
 
-# GEMM strategy. One big GEMM over the whole batch needs the activations transposed between
-# NCHW and the row-per-pixel layout (N*Ho*Wo, O) -- a full extra pass over y or gy. When the
-# reduction size C*kh*kw is large the GEMM is compute-bound and that pass is cheap next to what
-# BLAS gains from one big matrix (C*kh*kw = 1024: a tie on the forward, ~1.1x faster input
-# grad, ~1.5x faster weight grad). When it is small the GEMM is memory-bound and the transpose
-# doubles the traffic, so N per-sample GEMMs on strided views, which BLAS reads without copying,
-# win (C*kh*kw = 64: ~1.1-1.35x; 16: ~2-3x; 256 was a tie). Measured on a shared, noisy 2-core
-# machine, so treat the threshold as rough.
-_PER_SAMPLE_MAX_K = 128
+# Two strategies, chosen by K = C*kh*kw (the length of each output value's dot product) and
+# P = Ho*Wo (the number of output pixels per channel):
+#  - Thin layers: the direct kernels above, one sample at a time. They are memory-bound, and the
+#    direct kernels touch each activation once per pass. Their inner loops run along the P
+#    pixels, so long rows suit them.
+#  - Wide layers: one big GEMM over the whole batch (N*Ho*Wo rows) in BLAS, with channels-last
+#    im2col/col2im around it. They are compute-bound, and BLAS does the arithmetic far better
+#    than loops we can write.
+# `python benchmarks/bench_kernels.py --crossover` times both on Conv2d(C, 64, 4, 2, 1), batch
+# 128, fwd+bwd. Direct/GEMM time ratio on the 2-core machine:
+#     K = C*16:           16    32    48    64    96   128   256
+#     P = 7*7 = 49:     0.43  0.98  0.86  2.06  1.34  1.55  1.70
+#     P = 14*14 = 196:  0.33  0.40  0.46  0.62  0.68  0.73  1.19
+_DIRECT_MAX_K = 48
+_DIRECT_MAX_K_LONG_ROWS, _LONG_ROWS = 128, 196
+_FORCE_STRATEGY = None  # "direct" or "gemm": tests and the crossover benchmark force one
 
 
-def conv2d_forward(x, w, stride=1, padding=0, dilation=1):
-    """y = conv2d(x, w): x (N, C, H, W), w (O, C, kh, kw) -> y (N, O, Ho, Wo). No bias."""
-    check_conv_args("conv2d", x.shape, w.shape, (x.dtype, w.dtype))
-    N, O, k = x.shape[0], w.shape[0], w.shape[2:]
+def _direct(c, k, g):
+    """Whether a conv with c input channels, kernel k and geometry g takes the direct kernels."""
+    if _FORCE_STRATEGY is not None:
+        return _FORCE_STRATEGY == "direct"
+    K, P = c * k[0] * k[1], g[6] * g[7]
+    return K <= _DIRECT_MAX_K or (P >= _LONG_ROWS and K <= _DIRECT_MAX_K_LONG_ROWS)
+
+
+def conv2d_forward(x, w, stride=1, padding=0, dilation=1, bias=None):
+    """y = conv2d(x, w) + bias: x (N, C, H, W), w (O, C, kh, kw), bias (O,) or None."""
+    dtypes = (x.dtype, w.dtype) if bias is None else (x.dtype, w.dtype, bias.dtype)
+    check_conv_args("conv2d", x.shape, w.shape, dtypes, None if bias is None else bias.shape)
+    N, C, O, k = x.shape[0], x.shape[1], w.shape[0], w.shape[2:]
     g = _geometry("conv2d", x.shape[2:], k, stride, padding, dilation)
-    w2 = w.reshape(O, -1)  # (O, C*kh*kw)
-    if w2.shape[1] <= _PER_SAMPLE_MAX_K:
-        cols = _cols_of(x, k, g)  # (N*Ho*Wo, C*kh*kw), scratch
-        cols3 = cols.reshape(N, -1, w2.shape[1]).transpose(0, 2, 1)  # (N, C*kh*kw, Ho*Wo) view
-        return np.matmul(w2, cols3).reshape(N, O, g[6], g[7])  # fresh, already NCHW
+    b = np.zeros(O, x.dtype) if bias is None else np.ascontiguousarray(bias)
+    y = np.empty((N, O, g[6], g[7]), dtype=x.dtype)  # fresh: it escapes to the caller
+    if _direct(C, k, g):
+        T, dt = min(N, _CHUNKS), x.dtype
+        args = (np.ascontiguousarray(x), np.ascontiguousarray(w.reshape(O, -1)), b,
+                _tap_index(x.shape[1:], k, g), y.reshape(N, O, -1),
+                np.empty((N, 0, 0), dt), dt.type(0), True, False, np.empty((T, 0, 0), dt))
+        team.run(_direct_forward, args, T)
+        return y
     cols = _cols_nhwc_of(x, k, g)  # (N*Ho*Wo, kh*kw*C): channels-last patches, scratch
     y_rows = _scratch("y_rows", (cols.shape[0], O), x.dtype)
     np.matmul(cols, _taps_last(w).T, out=y_rows)  # (N*Ho*Wo, O): the one big GEMM
-    y = np.empty((N, O, g[6], g[7]), dtype=x.dtype)  # fresh: it escapes to the caller
-    _rows_to_nchw(y_rows, y.reshape(N, O, -1))
+    _rows_to_nchw(y_rows, b, y.reshape(N, O, -1))
     return y
 
 
+def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, needs=(True, True, True)):
+    """(gx, gw, gb) of ``conv2d_forward`` given gy, each None where ``needs`` says so."""
+    check_conv_args("conv2d_backward", x.shape, w.shape, (gy.dtype, x.dtype, w.dtype))
+    need_x, need_w, need_b = needs
+    k = w.shape[2:]
+    g = _geometry("conv2d_backward", x.shape[2:], k, stride, padding, dilation)
+    if not _direct(x.shape[1], k, g):  # the wide layers: GEMMs sharing one row-per-pixel copy of gy
+        gy_rows = _rows_of(gy, g[6:])
+        gx = _wide_input_grad(gy_rows, w, x.shape, k, g) if need_x else None
+        gw = _wide_weight_grad(gy_rows, x, w.shape, k, g) if need_w else None
+        gb = gy_rows.sum(axis=0) if need_b else None
+        return gx, gw, gb
+    return _direct_grads(gy, x, w, x.shape, w.shape, g, needs)
+
+
 def conv2d_input_grad(gy, w, x_shape, stride=1, padding=0, dilation=1):
-    """gx = dL/dx: gcols = gy @ W (one GEMM), then col2im in Numba."""
+    """gx = dL/dx: gcols = gy @ W, then col2im (both per sample on the direct path)."""
     check_conv_args("conv2d_input_grad", x_shape, w.shape, (gy.dtype, w.dtype))
-    N, O, k = x_shape[0], w.shape[0], w.shape[2:]
+    k = w.shape[2:]
     g = _geometry("conv2d_input_grad", x_shape[2:], k, stride, padding, dilation)
-    w2 = w.reshape(O, -1)  # (O, C*kh*kw)
-    gcols = _scratch("cols", (N * g[6] * g[7], w2.shape[1]), gy.dtype)
-    if w2.shape[1] <= _PER_SAMPLE_MAX_K:
-        gy3 = np.ascontiguousarray(match_output(gy, g[6:])).reshape(N, O, -1)  # (N, O, Ho*Wo)
-        np.matmul(gy3.transpose(0, 2, 1), w2, out=gcols.reshape(N, -1, w2.shape[1]))
-        gx = np.empty(x_shape, dtype=gy.dtype)  # fresh: it escapes to the caller
-        _col2im_into(gcols, *k, *g, gx)
-        return gx
-    np.matmul(_rows_of(gy, g[6:]), _taps_last(w), out=gcols)  # (N*Ho*Wo, kh*kw*C)
-    n, c, h, wd = x_shape
-    gxh = _scratch("gx_nhwc", (n, h, wd, c), gy.dtype)
-    _col2im_nhwc_into(gcols, *k, *g, gxh)
-    return np.ascontiguousarray(gxh.transpose(0, 3, 1, 2))  # fresh NCHW copy
+    if _direct(x_shape[1], k, g):
+        return _direct_grads(gy, None, w, x_shape, w.shape, g, (True, False, False))[0]
+    return _wide_input_grad(_rows_of(gy, g[6:]), w, x_shape, k, g)
 
 
 def conv2d_weight_grad(gy, x, w_shape, stride=1, padding=0, dilation=1):
     """gw = dL/dw = gy^T @ cols(x), a GEMM with N*Ho*Wo as the reduction dimension."""
     check_conv_args("conv2d_weight_grad", x.shape, w_shape, (gy.dtype, x.dtype))
-    N, O, k = x.shape[0], w_shape[0], w_shape[2:]
+    k = w_shape[2:]
     g = _geometry("conv2d_weight_grad", x.shape[2:], k, stride, padding, dilation)
-    Kc = w_shape[1] * k[0] * k[1]
-    if Kc <= _PER_SAMPLE_MAX_K:
-        cols = _cols_of(x, k, g)  # (N*Ho*Wo, C*kh*kw), scratch
-        gy3 = np.ascontiguousarray(match_output(gy, g[6:])).reshape(N, O, -1)  # (N, O, Ho*Wo)
-        per_sample = _scratch("gw_n", (N, O, Kc), x.dtype)
-        np.matmul(gy3, cols.reshape(N, -1, Kc), out=per_sample)  # (N, O, C*kh*kw)
-        return per_sample.sum(axis=0).reshape(w_shape)  # fresh (O, C, kh, kw)
+    if _direct(x.shape[1], k, g):
+        return _direct_grads(gy, x, None, x.shape, w_shape, g, (False, True, False))[1]
+    return _wide_weight_grad(_rows_of(gy, g[6:]), x, w_shape, k, g)
+
+
+def _direct_grads(gy, x, w, x_shape, w_shape, g, needs):
+    """(gx, gw, gb) on the direct path; x (or w) may be None when no wanted gradient reads it."""
+    need_x, need_w, need_b = needs
+    N, O, k = x_shape[0], w_shape[0], w_shape[2:]
+    K = w_shape[1] * k[0] * k[1]
+    gy = np.ascontiguousarray(match_output(gy, g[6:]))
+    dtype, T = gy.dtype, min(N, _CHUNKS)
+    x = np.empty((N, 0), dtype) if x is None else np.ascontiguousarray(x)
+    w4 = np.zeros((O + 3, (K + 3) // 4 * 4), dtype)  # see `_direct_backward`
+    if w is not None:
+        w4[:O, :K] = w.reshape(O, K)
+    gx = np.empty(x_shape if need_x else (N, 0), dtype)  # fresh: it escapes to the caller
+    gw_parts, gb_parts = np.empty((T, O, K), dtype), np.empty((T, O), dtype)
+    S = int(np.prod(x_shape[1:]))
+    args = (gy.reshape(N, O, -1), x, w4, K, _tap_index(tuple(x_shape[1:]), k, g), S,
+            dtype.type(0), need_x, need_w, need_b, gx, gw_parts, gb_parts)
+    team.run(_direct_backward, args, T)
+    return (gx if need_x else None,
+            gw_parts.sum(axis=0).reshape(w_shape) if need_w else None,
+            gb_parts.sum(axis=0) if need_b else None)
+
+
+def _wide_input_grad(gy_rows, w, x_shape, k, g):
+    """gx from gy in rows (N*Ho*Wo, O): one GEMM into channels-last cols, then col2im."""
+    gcols = _scratch("cols", (gy_rows.shape[0], w[0].size), gy_rows.dtype)
+    np.matmul(gy_rows, _taps_last(w), out=gcols)  # (N*Ho*Wo, kh*kw*C)
+    n, c, h, wd = x_shape
+    gxh = _scratch("gx_nhwc", (n, h, wd, c), gy_rows.dtype)
+    _col2im_nhwc_into(gcols, *k, *g, gxh)
+    return np.ascontiguousarray(gxh.transpose(0, 3, 1, 2))  # fresh NCHW copy
+
+
+def _wide_weight_grad(gy_rows, x, w_shape, k, g):
+    """gw from gy in rows (N*Ho*Wo, O) and x: one GEMM reducing over N*Ho*Wo."""
+    O = w_shape[0]
     cols = _cols_nhwc_of(x, k, g)  # (N*Ho*Wo, kh*kw*C), scratch
-    gy_rows = _rows_of(gy, g[6:])  # (N*Ho*Wo, O), scratch
     # cols^T @ gy gives gw^T; OpenBLAS ran this orientation ~1.3x faster than gy^T @ cols
     # on the benchmark layers (it splits the long reduction better).
     gw_t = cols.T @ gy_rows  # (kh*kw*C, O), rows in (i, j, c) order
@@ -376,3 +654,35 @@ def conv_transpose2d_input_grad(gy, w, stride=1, padding=0, dilation=1, output_p
 def conv_transpose2d_weight_grad(x, gy, w_shape, stride=1, padding=0, dilation=1):
     """gw for conv_transpose2d: ``conv2d_weight_grad`` with gy as the conv input, x as its gy."""
     return conv2d_weight_grad(x, gy, w_shape, stride, padding, dilation)
+
+
+def conv_transpose2d_backward(gy, x, w, stride=1, padding=0, dilation=1, output_padding=0,
+                              needs=(True, True)):
+    """(gx, gw) of ``conv_transpose2d_forward``, each None where ``needs`` says so.
+
+    Both multiply the patches of gy: gx = conv2d(gy, w) and gw = gy's patches against x. On the
+    direct path that is one call of `_direct_forward` with gy as its x.
+    """
+    need_x, need_w = needs
+    C_in, C_out, kh, kw = w.shape
+    check_conv_args("conv_transpose2d_backward", gy.shape, w.shape, (gy.dtype, x.dtype, w.dtype))
+    N, k = gy.shape[0], (kh, kw)
+    g = _geometry("conv_transpose2d_backward", gy.shape[2:], k, stride, padding, dilation)
+    if not _direct(C_out, k, g):
+        gx = (conv_transpose2d_input_grad(gy, w, stride, padding, dilation, output_padding)
+              if need_x else None)
+        gw = (conv_transpose2d_weight_grad(x, gy, w.shape, stride, padding, dilation)
+              if need_w else None)
+        return gx, gw
+    dt, T = gy.dtype, min(N, _CHUNKS)
+    x_rows = np.ascontiguousarray(match_output(x, g[6:])).reshape(N, C_in, -1)  # the conv's gy
+    y = np.empty((N, C_in, g[6], g[7]) if need_x else (N, 0, 0), dt)
+    gw_parts = np.empty((T, C_in, C_out * kh * kw) if need_w else (T, 0, 0), dt)
+    args = (np.ascontiguousarray(gy), np.ascontiguousarray(w.reshape(C_in, -1)),
+            np.zeros(C_in, dt), _tap_index(gy.shape[1:], k, g), y.reshape(N, C_in, -1),
+            x_rows, dt.type(0), need_x, need_w, gw_parts)
+    team.run(_direct_forward, args, T)
+    gx = None
+    if need_x:  # output_padding >= stride: the conv reaches one row/column more than x has
+        gx = y if y.shape == x.shape else np.ascontiguousarray(y[:, :, : x.shape[2], : x.shape[3]])
+    return gx, (gw_parts.sum(axis=0).reshape(w.shape) if need_w else None)

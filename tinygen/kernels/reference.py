@@ -105,14 +105,19 @@ def conv_transpose_input_hw(out_hw, k, stride, padding, output_padding, dilation
     )
 
 
-def check_conv_args(op, x_shape, w_shape, dtypes):
-    """Validate NCHW / OIHW shapes and a single float dtype; raise clear errors otherwise."""
+def check_conv_args(op, x_shape, w_shape, dtypes, bias_shape=None):
+    """Validate NCHW / OIHW shapes, an (O,) bias and a single float dtype; raise clear errors."""
     if len(x_shape) != 4 or len(w_shape) != 4:
         raise ValueError(f"{op}: expected 4-D input and weight, got shapes {x_shape}, {w_shape}")
     if x_shape[1] != w_shape[1]:
         raise ValueError(
             f"{op}: input has {x_shape[1]} channels but the weight expects "
             f"{w_shape[1]} (input {x_shape}, weight {w_shape})"
+        )
+    if bias_shape is not None and tuple(bias_shape) != (w_shape[0],):
+        raise ValueError(
+            f"{op}: bias has shape {tuple(bias_shape)} but the weight {w_shape} has "
+            f"{w_shape[0]} output channels, so it must be ({w_shape[0]},)"
         )
     kinds = {np.dtype(d) for d in dtypes}
     if len(kinds) != 1 or kinds.pop() not in (np.float32, np.float64):
@@ -191,15 +196,21 @@ def col2im(cols, x_shape, kh, kw, stride, padding, dilation):
 # ---------------------------------------------------------------------------------------------
 
 
-def conv2d_forward(x, w, stride=1, padding=0, dilation=1):
-    """y = conv2d(x, w): x (N, C, H, W), w (O, C, kh, kw) -> y (N, O, Ho, Wo). No bias."""
-    check_conv_args("conv2d", x.shape, w.shape, (x.dtype, w.dtype))
+def conv2d_forward(x, w, stride=1, padding=0, dilation=1, bias=None):
+    """y = conv2d(x, w) + bias: x (N, C, H, W), w (O, C, kh, kw), bias (O,) or None.
+
+    Returns y of shape (N, O, Ho, Wo).
+    """
+    dtypes = (x.dtype, w.dtype) if bias is None else (x.dtype, w.dtype, bias.dtype)
+    check_conv_args("conv2d", x.shape, w.shape, dtypes, None if bias is None else bias.shape)
     N, O, (kh, kw) = x.shape[0], w.shape[0], w.shape[2:]
     Ho, Wo = conv_output_hw(
         "conv2d", x.shape[2:], (kh, kw), pair(stride), pair(padding), pair(dilation)
     )
     cols = im2col(x, kh, kw, stride, padding, dilation)  # (N*Ho*Wo, C*kh*kw)
     y = cols @ w.reshape(O, -1).T  # (N*Ho*Wo, O): every patch dotted with every filter
+    if bias is not None:
+        y += bias  # one bias per output channel, i.e. per column
     # The GEMM gives channels-last (N, Ho, Wo, O); one transposing copy makes it NCHW.
     return np.ascontiguousarray(y.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2))
 
@@ -232,6 +243,20 @@ def conv2d_weight_grad(gy, x, w_shape, stride=1, padding=0, dilation=1):
     gy2 = gy.transpose(0, 2, 3, 1).reshape(-1, O)  # (N*Ho*Wo, O)
     # The sum over N*Ho*Wo inside this GEMM is the sum over the batch and over positions.
     return (gy2.T @ cols).reshape(w_shape)  # (O, C, kh, kw)
+
+
+def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, needs=(True, True, True)):
+    """(gx, gw, gb) of ``conv2d_forward`` given gy, each None where ``needs`` says it is not wanted.
+
+    The three gradients all read gy, so a fast backend computes them in one pass over it; here
+    they are simply the two functions above and the bias gradient, the sum of gy over every
+    position of each output channel.
+    """
+    need_x, need_w, need_b = needs
+    gx = conv2d_input_grad(gy, w, x.shape, stride, padding, dilation) if need_x else None
+    gw = conv2d_weight_grad(gy, x, w.shape, stride, padding, dilation) if need_w else None
+    gb = gy.sum(axis=(0, 2, 3)) if need_b else None
+    return gx, gw, gb
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,3 +304,18 @@ def conv_transpose2d_weight_grad(x, gy, w_shape, stride=1, padding=0, dilation=1
     plays the conv's output gradient; ``w_shape`` is (C_in, C_out, kh, kw).
     """
     return conv2d_weight_grad(x, gy, w_shape, stride, padding, dilation)
+
+
+def conv_transpose2d_backward(gy, x, w, stride=1, padding=0, dilation=1, output_padding=0,
+                              needs=(True, True)):
+    """(gx, gw) of ``conv_transpose2d_forward``, each None where ``needs`` says it is not wanted.
+
+    Both read gy, so a fast backend computes them in one pass; here they are the two above.
+    """
+    need_x, need_w = needs
+    gx = gw = None
+    if need_x:
+        gx = conv_transpose2d_input_grad(gy, w, stride, padding, dilation, output_padding)
+    if need_w:
+        gw = conv_transpose2d_weight_grad(x, gy, w.shape, stride, padding, dilation)
+    return gx, gw

@@ -92,39 +92,47 @@ def embedding(indices, weight):
 # Convolutions: primitives whose forward and both VJPs are kernels.
 
 
-def conv2d_fwd(x, w, *, stride, padding, dilation):
-    return kernels.conv2d_forward(x, w, stride, padding, dilation)
+def conv2d_fwd(x, w, b=None, *, stride, padding, dilation):
+    return kernels.conv2d_forward(x, w, stride, padding, dilation, bias=b)
 
 
-conv2d_p = primitive(
-    "conv2d", conv2d_fwd,
-    # dL/dx: scatter each output gradient back through the kernel (a transposed conv)
-    lambda g, out, x, w, stride, padding, dilation:
-        kernels.conv2d_input_grad(g, w, x.shape, stride, padding, dilation),
-    # dL/dw: correlate the input with the output gradient
-    lambda g, out, x, w, stride, padding, dilation:
-        kernels.conv2d_weight_grad(g, x, w.shape, stride, padding, dilation))
+def conv2d_vjp(needs, g, out, x, w, b=None, *, stride, padding, dilation):
+    # One kernel call for all the gradients asked for: they all read g. dL/dx scatters each
+    # output gradient back through the kernel (a transposed conv), dL/dw correlates the input
+    # with the output gradient, and dL/db sums it over the batch and every position.
+    need_b = len(needs) == 3 and needs[2]
+    gx, gw, gb = kernels.conv2d_backward(g, x, w, stride, padding, dilation,
+                                         needs=(needs[0], needs[1], need_b))
+    return (gx, gw) if b is None else (gx, gw, gb)
+
+
+conv2d_p = primitive("conv2d", conv2d_fwd, joint_vjp=conv2d_vjp)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
-    """2-D cross-correlation, x (N, C, H, W), weight (O, C, kh, kw) -> (N, O, Ho, Wo)."""
+    """2-D cross-correlation, x (N, C, H, W), weight (O, C, kh, kw), bias (O,) -> (N, O, Ho, Wo).
+
+    The bias is added inside the kernel, and its gradient comes out of the same backward pass.
+    """
     _check_ndim("conv2d", x, 4, "(N, C, H, W)")
-    y = conv2d_p(x, weight, stride=_pair(stride), padding=_pair(padding),
-                 dilation=_pair(dilation))
-    return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return conv2d_p(*inputs, stride=_pair(stride), padding=_pair(padding),
+                    dilation=_pair(dilation))
 
 
 def conv_transpose2d_fwd(x, w, *, stride, padding, output_padding, dilation):
     return kernels.conv_transpose2d_forward(x, w, stride, padding, output_padding, dilation)
 
 
-conv_transpose2d_p = primitive(
-    "conv_transpose2d", conv_transpose2d_fwd,
-    # The forward is conv2d's input-gradient, so its input-gradient is conv2d's forward.
-    lambda g, out, x, w, stride, padding, output_padding, dilation:
-        kernels.conv_transpose2d_input_grad(g, w, stride, padding, dilation, output_padding),
-    lambda g, out, x, w, stride, padding, output_padding, dilation:
-        kernels.conv_transpose2d_weight_grad(x, g, w.shape, stride, padding, dilation))
+def conv_transpose2d_vjp(needs, g, out, x, w, *, stride, padding, output_padding, dilation):
+    # The forward is conv2d's input-gradient, so its input-gradient is conv2d's forward; both
+    # gradients multiply the patches of g, and one kernel call computes them together.
+    return kernels.conv_transpose2d_backward(g, x, w, stride, padding, dilation, output_padding,
+                                             needs=needs)
+
+
+conv_transpose2d_p = primitive("conv_transpose2d", conv_transpose2d_fwd,
+                               joint_vjp=conv_transpose2d_vjp)
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1):
