@@ -24,8 +24,10 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
@@ -169,14 +171,16 @@ def crossover(batch, repeats, out_channels=64, size=14):
             layer = ("", "conv", c, out_channels, 4, 2, 1, size)
             x, w, gy, _ = make_layer(*layer[1:], batch, np.random.default_rng(c))
             fwd_bwd = kernel_fns(numba_kernels, "conv", x, w, gy, 2, 1)[1]
-            fns = {}
+            row = {"C": c, "K": c * 16}
+            # One strategy after the other, not interleaved, with a pause first: after a GEMM,
+            # OpenBLAS's threads spin (about 2**28 cycles by default) and slowed the direct
+            # kernels timed right after them up to 2x.
             for strategy in ("direct", "gemm"):
-                def run(strategy=strategy, fwd_bwd=fwd_bwd):
-                    numba_kernels._FORCE_STRATEGY = strategy
-                    fwd_bwd()
-                fns[strategy] = run
-            t, _ = interleaved_medians(fns, repeats)
-            rows.append({"C": c, "K": c * 16, **t, "direct/gemm": t["direct"] / t["gemm"]})
+                numba_kernels._FORCE_STRATEGY = strategy
+                time.sleep(0.5)
+                t, _ = interleaved_medians({strategy: fwd_bwd}, repeats, warmup=10)
+                row.update(t)
+            rows.append({**row, "direct/gemm": row["direct"] / row["gemm"]})
     finally:
         numba_kernels._FORCE_STRATEGY = None
     return rows
@@ -224,7 +228,7 @@ def main():
     if args.crossover:
         rows = crossover(batch, max(repeats, 20), size=args.size)
         print(f"Conv2d(C, 64, 4, 2, 1) {args.size}x{args.size}, batch {batch}, fwd+bwd ms, "
-              f"numba threading layer {_threading_layer()}\n")
+              f"kernel threads {numba.get_num_threads()}\n")
         print("| C | K = C*4*4 | direct | one big GEMM | direct/GEMM |\n|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['C']} | {r['K']} | {r['direct']:.2f} | {r['gemm']:.2f} | "
@@ -263,7 +267,7 @@ def main():
         "repeats": repeats,
         "numpy": np.__version__,
         "torch": torch.__version__ if torch else None,
-        "numba_threading_layer": _threading_layer(),
+        "kernel_threads": numba.get_num_threads(),
         "machine": platform.processor(),
         "cpus": os.cpu_count(),
         "load_average_1min_at_end": load,
@@ -272,15 +276,6 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")
-
-
-def _threading_layer():
-    import numba
-
-    try:
-        return numba.threading_layer()
-    except ValueError:  # no parallel kernel has run yet
-        return None
 
 
 if __name__ == "__main__":

@@ -1,29 +1,39 @@
-"""Fast conv kernels: im2col/col2im loops in Numba, the GEMMs in NumPy's BLAS.
+"""Fast conv kernels: data movement and thin convs in Numba, wide GEMMs in NumPy's BLAS.
 
 What this file teaches
 ----------------------
 The same functions, with the same signatures, as ``reference.py`` -- diff the two files. The
-math does not change; five engineering choices do, each measured on a 2-core CPU (the first
-three by a prototype of this file, the fourth is explained above ``_PER_SAMPLE_MAX_K``, the
-fifth above ``_im2col_nhwc_into``):
+math does not change; six engineering choices do, each measured on the 2-core benchmark
+machine (the numbers are in the comments where each choice is made):
 
-1. **Numba for the data movement, BLAS for the arithmetic.** A direct 7-deep Numba conv loop
-   was ~3x slower than im2col + one big ``np.matmul``: a tuned GEMM uses registers and caches far
-   better than a loop we can write. What Numba does well is the index juggling of im2col and
-   col2im, in parallel over the batch (``prange``), skipping padded taps instead of testing
-   every element.
-2. **Reused scratch buffers.** im2col's column matrix is ~25 MB for a typical GAN layer at batch
+1. **Two strategies, by the shape of the work.** A wide layer (long dot products, e.g.
+   Conv2d(64, 128): C*kh*kw = 1024) is compute-bound: im2col in Numba, then one big
+   ``np.matmul``, because a tuned GEMM uses registers and caches far better than a loop we can
+   write (a direct 7-deep Numba loop was ~3x slower). A thin layer (Conv2d(1, 64):
+   C*kh*kw = 16) is memory-bound: the "direct" kernels work one sample at a time with its
+   patches in the L1 cache and touch each big activation once per pass. See ``_direct``.
+2. **One backward pass for all the gradients.** ``conv2d_backward`` reads the output gradient
+   once for the input, weight and bias gradients (the direct kernels), or transposes it once
+   for both GEMMs (the wide path). The bias is added inside the forward, never in a pass of
+   its own.
+3. **Reused scratch buffers.** im2col's column matrix is ~25 MB for a typical GAN layer at batch
    128; allocating it on every call (fresh pages, page faults, zeroing by the OS) cost ~1.5x.
    Buffers that never leave this module are cached by (role, shape, dtype) and reused. Every
    array *returned* to the caller is freshly allocated: handing out a cached buffer would let
    the next call overwrite a result the caller still holds (e.g. an activation saved for
    backward). The cache is per thread, so two threads never share scratch.
-3. **One threading layer.** Numba's OpenMP layer and OpenBLAS's own threads oversubscribed the
-   2 cores (~1.5x slower); the ``workqueue`` layer does not fight BLAS.
-4. **Two GEMM shapes.** One big GEMM for wide layers, per-sample GEMMs for thin ones.
+4. **Our own threads, not Numba's threading layer.** Numba's OpenMP layer spins, and fought
+   OpenBLAS's threads for the 2 cores (the wide layers ran 2x slower); its ``workqueue`` layer
+   sleeps, but each parallel launch then wakes every worker and parks the caller, 0.14-0.23 ms
+   on this VM, a quarter of a thin layer's forward. Every loop here is a ``nogil`` kernel over
+   a range of samples, and ``team.run`` (read ``team.py``) splits the batch between the
+   calling thread and parked helpers.
 5. **Channels-last patches for the wide layers.** The wide path copies x to (N, H, W, C) first,
    so every kernel tap is C contiguous values and im2col/col2im become straight vector copies
    (1 ms instead of 9 ms on Conv2d(64, 128)); the weight's columns are reordered to match.
+6. **Loops shaped for SIMD.** The direct kernels' innermost loops run along a row of output
+   pixels, and each loads four rows and updates two or four (register blocking), so LLVM emits
+   vector multiply-adds that are not starved by loads.
 
 The public ``im2col``/``col2im`` keep ``reference.py``'s layout, cols (N*Ho*Wo, C*kh*kw) with
 columns in (c, i, j) order; only the wide conv path uses (i, j, c) internally. Next:
@@ -31,12 +41,10 @@ columns in (c, i, j) order; only the wide conv path uses (i, j, c) internally. N
 """
 
 import functools
-import os
 import threading
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import team
 from .reference import (
@@ -47,11 +55,6 @@ from .reference import (
     match_output,
     pair,
 )
-
-# Must run before the first parallel kernel is compiled or loaded from cache: Numba picks the
-# threading layer once per process, on first use. Respect an explicit user choice.
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
 
 # ---------------------------------------------------------------------------------------------
 # Scratch buffers: reused across calls, never returned.
@@ -99,12 +102,12 @@ def _valid_range(offset, stride, size, n):
     return lo, max(lo, hi)
 
 
-@njit(cache=True, parallel=True)
-def _im2col_into(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
+@njit(cache=True, nogil=True)
+def _im2col_into(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols, n0, n1):
     """Fill cols (N*Ho*Wo, C*kh*kw) from x (N, C, H, W); taps in the padding become zeros."""
     N, C, H, W = x.shape
     K = C * kh * kw
-    for n in prange(N):  # sample n owns rows [n*Ho*Wo, (n+1)*Ho*Wo): one contiguous block
+    for n in range(n0, n1):  # sample n owns rows [n*Ho*Wo, (n+1)*Ho*Wo): one contiguous block
         for oh in range(Ho):
             top = oh * sh - ph
             i_lo, i_hi = _valid_range(top, dh, H, kh)  # kernel rows that land in the image
@@ -124,11 +127,11 @@ def _im2col_into(x, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
                             cols[r, k0 + j] = x[n, c, top + i * dh, left + j * dw]
 
 
-@njit(cache=True, parallel=True)
-def _col2im_into(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, gx):
+@njit(cache=True, nogil=True)
+def _col2im_into(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, gx, n0, n1):
     """gx (N, C, H, W) = scatter-add of cols (N*Ho*Wo, C*kh*kw); padded taps are skipped."""
     N, C, H, W = gx.shape
-    for n in prange(N):  # each sample owns gx[n]: no two threads ever add into one pixel
+    for n in range(n0, n1):  # each sample owns gx[n]: no two threads ever add into one pixel
         gx[n] = 0  # gx[n] (C*H*W floats) stays in cache while its patches are added in
         for oh in range(Ho):
             top = oh * sh - ph
@@ -144,8 +147,8 @@ def _col2im_into(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, gx):
                             gx[n, c, top + i * dh, left + j * dw] += cols[r, k0 + j]
 
 
-@njit(cache=True, parallel=True)
-def _im2col_nhwc_into(xh, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
+@njit(cache=True, nogil=True)
+def _im2col_nhwc_into(xh, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols, n0, n1):
     """cols (N*Ho*Wo, kh*kw*C), taps in (i, j, c) order, from channels-last xh (N, H, W, C).
 
     The same patches as `_im2col_into`, but each tap is C *contiguous* values in both arrays,
@@ -153,7 +156,7 @@ def _im2col_nhwc_into(xh, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
     128 this is 1 ms against 9 ms for the NCHW loop (plus about 1 ms for the transpose).
     """
     N, H, W, C = xh.shape
-    for n in prange(N):
+    for n in range(n0, n1):
         for oh in range(Ho):
             top = oh * sh - ph
             for ow in range(Wo):
@@ -172,11 +175,11 @@ def _im2col_nhwc_into(xh, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols):
                                 cols[r, k0 + c] = 0
 
 
-@njit(cache=True, parallel=True)
-def _col2im_nhwc_into(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, gxh):
+@njit(cache=True, nogil=True)
+def _col2im_nhwc_into(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, gxh, n0, n1):
     """Adjoint of `_im2col_nhwc_into`: gxh (N, H, W, C) = scatter-add of the (i, j, c) cols."""
     N, H, W, C = gxh.shape
-    for n in prange(N):
+    for n in range(n0, n1):
         gxh[n] = 0
         for oh in range(Ho):
             top = oh * sh - ph
@@ -195,21 +198,21 @@ def _col2im_nhwc_into(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, gxh):
                                 gxh[n, y, x, c] += cols[r, k0 + c]
 
 
-@njit(cache=True, parallel=True)
-def _nchw_to_rows(a, out):
+@njit(cache=True, nogil=True)
+def _nchw_to_rows(a, out, n0, n1):
     """(N, O, P) -> (N*P, O): grad_output in the row-per-pixel layout of the GEMMs."""
     N, O, P = a.shape
-    for n in prange(N):
+    for n in range(n0, n1):
         for o in range(O):
             for q in range(P):
                 out[n * P + q, o] = a[n, o, q]
 
 
-@njit(cache=True, parallel=True)
-def _rows_to_nchw(a, bias, out):
+@njit(cache=True, nogil=True)
+def _rows_to_nchw(a, bias, out, n0, n1):
     """(N*P, O) -> (N, O, P) plus bias (O,): a GEMM result back to the layout callers expect."""
     N, O, P = out.shape
-    for n in prange(N):
+    for n in range(n0, n1):
         for q in range(P):
             for o in range(O):
                 out[n, o, q] = a[n * P + q, o] + bias[o]
@@ -459,7 +462,7 @@ def _cols_nhwc_of(x, k, g):
     N, C = x.shape[:2]
     xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))        # (N, H, W, C)
     cols = _scratch("cols", (N * g[6] * g[7], C * k[0] * k[1]), x.dtype)
-    _im2col_nhwc_into(xh, *k, *g, cols)
+    team.run(_im2col_nhwc_into, (xh, *k, *g, cols), N)
     return cols
 
 
@@ -473,7 +476,7 @@ def _rows_of(gy, hw):
     gy = np.ascontiguousarray(match_output(gy, hw))
     N, O = gy.shape[:2]
     out = _scratch("gy_rows", (N * hw[0] * hw[1], O), gy.dtype)
-    _nchw_to_rows(gy.reshape(N, O, -1), out)
+    team.run(_nchw_to_rows, (gy.reshape(N, O, -1), out), N)
     return out
 
 
@@ -487,7 +490,7 @@ def im2col(x, kh, kw, stride, padding, dilation):
     g = _geometry("im2col", x.shape[2:], (kh, kw), stride, padding, dilation)
     N, C = x.shape[:2]
     cols = np.empty((N * g[6] * g[7], C * kh * kw), dtype=x.dtype)
-    _im2col_into(np.ascontiguousarray(x), kh, kw, *g, cols)
+    team.run(_im2col_into, (np.ascontiguousarray(x), kh, kw, *g, cols), N)
     return cols
 
 
@@ -495,7 +498,7 @@ def col2im(cols, x_shape, kh, kw, stride, padding, dilation):
     """Adjoint of im2col: scatter-add cols back into a fresh (N, C, H, W) array."""
     g = _geometry("col2im", x_shape[2:], (kh, kw), stride, padding, dilation)
     gx = np.empty(x_shape, dtype=cols.dtype)
-    _col2im_into(np.ascontiguousarray(cols), kh, kw, *g, gx)
+    team.run(_col2im_into, (np.ascontiguousarray(cols), kh, kw, *g, gx), x_shape[0])
     return gx
 
 
@@ -507,11 +510,12 @@ def col2im(cols, x_shape, kh, kw, stride, padding, dilation):
 #  - Wide layers: one big GEMM over the whole batch (N*Ho*Wo rows) in BLAS, with channels-last
 #    im2col/col2im around it. They are compute-bound, and BLAS does the arithmetic far better
 #    than loops we can write.
-# `python benchmarks/bench_kernels.py --crossover` times both on Conv2d(C, 64, 4, 2, 1), batch
-# 128, fwd+bwd. Direct/GEMM time ratio on the 2-core machine:
+# `python benchmarks/bench_kernels.py --crossover [--size 28]` times both on Conv2d(C, 64, 4, 2,
+# 1), batch 128, fwd+bwd. Direct/GEMM time ratio on the 2-core machine (single runs; they move
+# by about 0.2 from run to run, so only the trend counts):
 #     K = C*16:           16    32    48    64    96   128   256
-#     P = 7*7 = 49:     0.43  0.98  0.86  2.06  1.34  1.55  1.70
-#     P = 14*14 = 196:  0.33  0.40  0.46  0.62  0.68  0.73  1.19
+#     P = 7*7 = 49:     0.43  0.77  0.75  0.96  1.56  1.17  1.58
+#     P = 14*14 = 196:  0.26  0.55  0.46  0.65  0.72  0.62  1.12
 _DIRECT_MAX_K = 48
 _DIRECT_MAX_K_LONG_ROWS, _LONG_ROWS = 128, 196
 _FORCE_STRATEGY = None  # "direct" or "gemm": tests and the crossover benchmark force one
@@ -543,7 +547,7 @@ def conv2d_forward(x, w, stride=1, padding=0, dilation=1, bias=None):
     cols = _cols_nhwc_of(x, k, g)  # (N*Ho*Wo, kh*kw*C): channels-last patches, scratch
     y_rows = _scratch("y_rows", (cols.shape[0], O), x.dtype)
     np.matmul(cols, _taps_last(w).T, out=y_rows)  # (N*Ho*Wo, O): the one big GEMM
-    _rows_to_nchw(y_rows, b, y.reshape(N, O, -1))
+    team.run(_rows_to_nchw, (y_rows, b, y.reshape(N, O, -1)), N)
     return y
 
 
@@ -610,7 +614,7 @@ def _wide_input_grad(gy_rows, w, x_shape, k, g):
     np.matmul(gy_rows, _taps_last(w), out=gcols)  # (N*Ho*Wo, kh*kw*C)
     n, c, h, wd = x_shape
     gxh = _scratch("gx_nhwc", (n, h, wd, c), gy_rows.dtype)
-    _col2im_nhwc_into(gcols, *k, *g, gxh)
+    team.run(_col2im_nhwc_into, (gcols, *k, *g, gxh), n)
     return np.ascontiguousarray(gxh.transpose(0, 3, 1, 2))  # fresh NCHW copy
 
 
