@@ -24,7 +24,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numba
@@ -118,7 +117,7 @@ def bench_layer(layer, batch, repeats, rng):
     fns = {}
     for impl, (fwd, fwd_bwd) in impls.items():
         fns[f"{impl}_fwd_ms"], fns[f"{impl}_fwd_bwd_ms"] = fwd, fwd_bwd
-    medians, samples = interleaved_medians(fns, repeats)
+    medians, samples = interleaved_medians(fns, repeats, settle=0.3, warmup_s=0.1)
     row.update(medians)
     row["samples_ms"] = samples
     if torch is not None:
@@ -172,13 +171,13 @@ def crossover(batch, repeats, out_channels=64, size=14):
             x, w, gy, _ = make_layer(*layer[1:], batch, np.random.default_rng(c))
             fwd_bwd = kernel_fns(numba_kernels, "conv", x, w, gy, 2, 1)[1]
             row = {"C": c, "K": c * 16}
-            # One strategy after the other, not interleaved, with a pause first: after a GEMM,
-            # OpenBLAS's threads spin (about 2**28 cycles by default) and slowed the direct
-            # kernels timed right after them up to 2x.
+            # One strategy after the other, each after a pause: after a GEMM, OpenBLAS's
+            # threads spin (about 2**28 cycles by default) and slowed the direct kernels timed
+            # right after them up to 2x.
             for strategy in ("direct", "gemm"):
                 numba_kernels._FORCE_STRATEGY = strategy
-                time.sleep(0.5)
-                t, _ = interleaved_medians({strategy: fwd_bwd}, repeats, warmup=10)
+                t, _ = interleaved_medians({strategy: fwd_bwd}, repeats, settle=0.5,
+                                           warmup_s=0.1)
                 row.update(t)
             rows.append({**row, "direct/gemm": row["direct"] / row["gemm"]})
     finally:
@@ -248,7 +247,8 @@ def main():
     compile_s = compile_times()
     load = os.getloadavg()[0]
     print(
-        f"batch {batch}, float32, median of {repeats} interleaved runs after 2 warm-ups; "
+        f"batch {batch}, float32, median of {repeats} interleaved runs, each block after a "
+        f"0.3 s pause and 0.1 s of warm-up calls; "
         f"fwd+bwd = forward + input grad + weight grad (torch: x.requires_grad=True); "
         f"1-min load average at the end: {load:.2f}\n"
     )

@@ -4,11 +4,13 @@
     python benchmarks/bench_layers.py --quick    # seconds (batch 16, fewer repeats)
 
 For each layer of a small MNIST DCGAN and the MLP-VAE, at batch 128 in float32, we time the
-forward pass and forward + backward (a random output gradient; the weight, bias and input all
+forward pass and forward + backward (an output gradient of ones; the weight, bias and input all
 receive gradients, and PyTorch's input has requires_grad=True too) for the reference kernels,
-the Numba kernels and PyTorch (when installed, same thread count). Every contender runs once
-per round, round after round, and we report medians, so a burst of load from another process
-hits all of them alike. Numba's compile time is measured apart, in fresh subprocesses
+the Numba kernels and PyTorch (when installed, same thread count). Every contender runs a block
+of calls per round, round after round, and we report medians, so a burst of load from another
+process hits all of them alike. A 0.3 s pause before each block lets the previous contender's
+threads stop spinning first, and 0.1 s of warm-up calls wake the cores again (see
+`common.interleaved_medians`). Numba's compile time is measured apart, in fresh subprocesses
 (`bench_kernels.compile_times`). Writes a Markdown table and benchmarks/results/bench_layers.json.
 """
 
@@ -107,7 +109,8 @@ def bench(layer, batch, repeats, torch, rng):
         fns[f"{backend} fwd"], fns[f"{backend} fwd+bwd"] = fwd, fb
     if torch is not None:
         fns["torch fwd"], fns["torch fwd+bwd"] = torch_fns(torch, layer, x, w, b)
-    t, _ = interleaved_medians(fns, repeats)
+    t, _ = interleaved_medians(fns, repeats, block=repeats // 2, settle=0.3,
+                               warmup_s=0.1)
     gflop = 3 * flops(*layer[1:], batch) / 1e9
     ratio = t["numba fwd+bwd"] / t["torch fwd+bwd"] if torch is not None else None
     return {"layer": layer[0], **t, "numba/torch fwd+bwd": ratio,
@@ -117,13 +120,13 @@ def bench(layer, batch, repeats, torch, rng):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="batch 16, 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="batch 16, 4 repeats")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="PyTorch threads (default: all cores)")
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the Numba compile-time subprocesses")
     args = parser.parse_args(argv)
-    batch, repeats = (16, 3) if args.quick else (128, 9)
+    batch, repeats = (16, 4) if args.quick else (128, 18)
     torch = try_torch(args.threads)
     rng = np.random.default_rng(0)
     rows = [bench(layer, batch, repeats, torch, rng) for layer in LAYERS]

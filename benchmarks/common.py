@@ -22,23 +22,34 @@ def time_ms(fn) -> float:
     return 1e3 * (time.perf_counter() - t0)
 
 
-def interleaved_medians(fns: dict, repeats: int, warmup: int = 3, block: int = 20):
+def interleaved_medians(fns: dict, repeats: int, warmup: int = 3, block: int = 20,
+                        settle: float = 0.0, warmup_s: float = 0.0):
     """Median ms of each function in `fns`, timed round-robin in blocks of `block` calls.
 
-    Each round gives every function `warmup` untimed calls and then `block` timed ones. The
-    rounds spread a burst of load from another process over all contenders instead of one.
-    The blocks matter because thread pools behave differently when interrupted: OpenBLAS's
-    threads keep spinning for a while after a call and steal the cores PyTorch's OpenMP
-    threads want, and idle pools fall asleep. Alternating single calls measured PyTorch's VAE
-    step at 8-11 ms instead of the 4 ms it takes in a real training loop.
+    Each round gives every function untimed warm-up calls (at least `warmup` of them, and for
+    at least `warmup_s` seconds) and then `block` timed ones. The rounds spread a burst of
+    load from another process over all contenders instead of one. The blocks matter because
+    thread pools behave differently when interrupted: OpenBLAS's threads keep spinning for a
+    while after a call and steal the cores PyTorch's OpenMP threads want, and idle pools fall
+    asleep. Alternating single calls measured PyTorch's VAE step at 8-11 ms instead of the
+    4 ms it takes in a real training loop.
+
+    `settle` seconds of sleep before each block let the previous contender's threads stop
+    spinning (OpenBLAS's spin for about 2**28 cycles, ~0.1 s, after their last GEMM): without
+    it, a 2.4 ms conv timed right after the reference backend's GEMMs measured 4-5.7 ms. After
+    such a pause the cores are in deep idle (a VM halts idle virtual CPUs), and the same conv
+    needed about 30 calls to get back to speed: hence `warmup_s`.
     Returns (medians, all samples).
     """
     samples = {name: [] for name in fns}
     block = min(block, repeats)
     for _ in range(max(1, repeats // block)):
         for name, fn in fns.items():
-            for _ in range(warmup):
+            time.sleep(settle)
+            start, calls = time.perf_counter(), 0
+            while calls < warmup or time.perf_counter() - start < warmup_s:
                 fn()
+                calls += 1
             samples[name].extend(time_ms(fn) for _ in range(block))
     return {name: statistics.median(t) for name, t in samples.items()}, samples
 

@@ -7,6 +7,7 @@ their results). No timing assertions: speed is measured in benchmarks/.
 
 import multiprocessing
 import threading
+import time
 
 import numba
 import numpy as np
@@ -21,23 +22,34 @@ def record_shares(hits, owners, t0, t1):
         owners[t] = threading.get_ident()
 
 
-@pytest.mark.parametrize("chunks", [1, 2, 3, 16, 17])
+@pytest.mark.parametrize("chunks", [1, 2, 3, 16, 17, 100])
 def test_every_chunk_runs_exactly_once(chunks):
     hits, owners = np.zeros(chunks, int), np.zeros(chunks, np.int64)
     team.run(record_shares, (hits, owners), chunks)
     np.testing.assert_array_equal(hits, 1)
-    # The caller does the first share itself; with more than one chunk a helper does the last.
-    assert owners[0] == threading.get_ident()
-    if chunks > 1 and numba.get_num_threads() > 1:
-        assert owners[-1] != threading.get_ident()
+
+
+def slow_shares(owners, t0, t1):
+    time.sleep(0.02)  # releases the GIL, like a nogil Numba kernel
+    owners[t0:t1] = threading.get_ident()
+
+
+def test_the_caller_and_a_helper_both_take_pieces():
+    if numba.get_num_threads() < 2:
+        pytest.skip("one thread: no helpers")
+    owners = np.zeros(8, np.int64)
+    team.run(slow_shares, (owners,), 8)
+    assert threading.get_ident() in owners
+    assert len(set(owners.tolist())) >= 2
 
 
 def fail_in_last_share(chunks, t0, t1):
     if t1 == chunks:
+        time.sleep(0.02)  # let a helper claim some piece first
         raise ValueError(f"share [{t0}, {t1}) failed")
 
 
-def test_an_error_in_a_helper_reaches_the_caller_and_the_team_recovers():
+def test_an_error_in_any_piece_reaches_the_caller_and_the_team_recovers():
     if numba.get_num_threads() < 2:
         pytest.skip("one thread: no helpers")
     with pytest.raises(ValueError, match=r"share \[\d+, 8\) failed"):

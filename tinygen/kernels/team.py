@@ -13,8 +13,9 @@ OpenBLAS's threads and the big GEMMs of the other layers ran 2x slower.)
 
 The team does three things differently:
 
-1. The calling thread works too: it runs the first share of the chunks itself instead of
-   waiting, so a 2-core machine needs just one helper and one wake-up per call.
+1. The calling thread works too instead of waiting, so a 2-core machine needs just one helper
+   and one wake-up per call. Threads claim small pieces of the work from a shared counter, so
+   a thread slowed by someone else's spinning threads just does fewer of them.
 2. Helpers sleep on an ``Event`` between calls and never spin, so they leave the cores to BLAS.
 3. The kernels are ``@njit(nogil=True)`` functions over a range of chunks ``[t0, t1)``; Numba
    releases Python's GIL while they run, so the threads really do run at once.
@@ -26,6 +27,7 @@ the chunks itself. The team size is ``numba.get_num_threads()``, so ``NUMBA_NUM_
 ``numba.set_num_threads`` apply here too.
 """
 
+import itertools
 import os
 import threading
 
@@ -69,10 +71,19 @@ _helpers: list[_Helper] = []
 _busy = threading.Lock()
 
 
-def run(kernel, args, chunks):
-    """Call ``kernel(*args, t0, t1)`` over shares of ``range(chunks)``, one share per thread.
+# Each call is cut into this many pieces per thread, claimed one at a time: when another
+# process or library (OpenBLAS's threads spin for ~0.1 s after every GEMM) slows one thread,
+# the others take more pieces instead of waiting for it. Each claim is one kernel call, a few
+# microseconds of dispatch, so the pieces stay few.
+_PIECES_PER_THREAD = 4
 
-    Returns once every share is done; an exception in any share is raised here.
+
+def run(kernel, args, chunks):
+    """Call ``kernel(*args, t0, t1)`` over pieces of ``range(chunks)`` on all the team's threads.
+
+    Returns once every piece is done; an exception in any piece is raised here. Which thread
+    runs which piece varies from call to call, so a kernel's result for chunk t must depend
+    only on t (never on the thread): then the result is the same every time.
     """
     threads = min(numba.get_num_threads(), chunks)
     if threads <= 1 or not _busy.acquire(blocking=False):
@@ -81,12 +92,19 @@ def run(kernel, args, chunks):
     try:
         while len(_helpers) < threads - 1:
             _helpers.append(_Helper())
-        bounds = [i * chunks // threads for i in range(threads + 1)]
+        pieces = min(chunks, _PIECES_PER_THREAD * threads)
+        bounds = [i * chunks // pieces for i in range(pieces + 1)]
+        claims = itertools.count()  # next() on it is atomic under the GIL
+
+        def work():
+            while (i := next(claims)) < pieces:
+                kernel(*args, bounds[i], bounds[i + 1])
+
         helpers = _helpers[: threads - 1]
-        for i, helper in enumerate(helpers, start=1):
-            helper.start(kernel, (*args, bounds[i], bounds[i + 1]))
+        for helper in helpers:
+            helper.start(work, ())
         try:
-            kernel(*args, bounds[0], bounds[1])  # the caller's own share
+            work()  # the caller claims pieces too
         finally:
             errors = []
             for helper in helpers:  # always wait: a helper may still be writing into args
