@@ -137,6 +137,45 @@ def test_conv2d_gradcheck(backend, geom, n, c, o, seed):
 
 
 @SETTINGS
+@given(geom=conv_geometry(), n=st.integers(1, 2), c=st.integers(1, 3), o=st.integers(1, 3),
+       seed=seeds)
+def test_conv2d_gradcheck_without_bias(backend, geom, n, c, o, seed):
+    k, s, p, d, hw = geom
+    rng = np.random.default_rng(seed)
+    x, w = leaf(rng, n, c, *hw), leaf(rng, o, c, *k)
+    tg.gradcheck(lambda x, w: F.conv2d(x, w, stride=s, padding=p, dilation=d), x, w)
+
+
+@pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "conv_transpose2d"])
+def test_conv_gradients_do_not_depend_on_which_inputs_need_them(backend, transpose):
+    """The joint VJP computes only what is asked for (a first layer's input needs no gradient,
+    a frozen weight none either); each gradient it gives equals the all-inputs one."""
+    rng = np.random.default_rng(0)
+    conv = F.conv_transpose2d if transpose else F.conv2d
+    # 3 input and 4 output channels, in each op's weight layout
+    w_shape = (3, 4, 3, 3) if transpose else (4, 3, 3, 3)
+    x0, w0, b0 = (rng.standard_normal(shape) for shape in [(2, 3, 6, 6), w_shape, (4,)])
+    gy = None
+
+    def grads(need_x, need_w, need_b):
+        nonlocal gy
+        x, w, b = (tg.tensor(a, requires_grad=r)
+                   for a, r in ((x0, need_x), (w0, need_w), (b0, need_b)))
+        y = conv(x, w, b, stride=2, padding=1)
+        gy = rng.standard_normal(y.shape) if gy is None else gy
+        y.backward(gy)
+        return x.grad, w.grad, b.grad
+
+    full = grads(True, True, True)
+    for needs in [(False, True, True), (True, False, False), (False, False, True)]:
+        for got, want, need in zip(grads(*needs), full, needs, strict=True):
+            if need:
+                np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+            else:
+                assert got is None
+
+
+@SETTINGS
 @given(geom=conv_transpose_geometry(), n=st.integers(1, 2), c_in=st.integers(1, 3),
        c_out=st.integers(1, 3), seed=seeds)
 def test_conv_transpose2d_gradcheck(backend, geom, n, c_in, c_out, seed):

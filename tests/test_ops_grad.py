@@ -254,6 +254,14 @@ def ndarray_and_tensor(draw):
 
 
 @st.composite
+def linear_inputs(draw):
+    """x (..., in) with 0-2 leading dims, W (out, in) and b (out,)."""
+    lead = draw(st.lists(st.integers(1, 3), max_size=2))
+    n_in, n_out = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    return (draw(arrays((*lead, n_in))), draw(arrays((n_out, n_in))), draw(arrays((n_out,)))), {}
+
+
+@st.composite
 def conv_inputs(draw, transpose=False):
     """Small NCHW input and weight; stride, padding, dilation (and output_padding) drawn so
     that every output size is at least 1."""
@@ -404,6 +412,7 @@ CASES = [
     # Primitives that tinygen.nn registers in the same registry. Their full tests live in
     # tests/test_layers.py and tests/test_losses.py; these lines keep the completeness check
     # below the same whether this file runs alone or with the whole suite.
+    Case("linear", F.linear, linear_inputs()),
     Case("conv2d", F.conv2d, conv_inputs()),
     Case("conv_transpose2d", F.conv_transpose2d, conv_inputs(transpose=True)),
     Case("max_pool2d", lambda x, k, s, p: F.max_pool2d(x, k, s, p), pool_inputs(distinct=True)),

