@@ -347,12 +347,17 @@ def _own(g, handed_out) -> np.ndarray:
 
 def _propagate(t: Tensor, g: np.ndarray, grads: dict) -> None:
     """Ask t's op for the VJP of each input that needs one, and add it to that input's total."""
-    arrays = [p.data for p in t._inputs]
-    needs = [p.requires_grad for p in t._inputs]
-    for i, gi in enumerate(t._op.input_grads(needs, g, t.data, arrays, t._kwargs)):
+    op, arrays = t._op, [p.data for p in t._inputs]
+    joint = None  # a joint VJP (convolutions) gives every needed gradient from one call
+    if op.joint_vjp is not None:
+        joint = op.joint_vjp(tuple(p.requires_grad for p in t._inputs), g, t.data, *arrays,
+                             **t._kwargs)
+    for i, parent in enumerate(t._inputs):
+        if not parent.requires_grad:
+            continue
+        gi = joint[i] if joint is not None else op.vjp(i, g, t.data, arrays, t._kwargs)
         if gi is None:
             continue
-        parent = t._inputs[i]
         gi = unbroadcast(gi, parent.shape)
         if gi.dtype != parent.data.dtype:      # float32 leaf used in a float64 expression
             gi = gi.astype(parent.data.dtype)

@@ -50,19 +50,12 @@ class Primitive:
 
     def vjp(self, i, g, out, arrays, kwargs):
         """The gradient for input i alone."""
-        if self.joint_vjp is not None:
-            needs = tuple(j == i for j in range(len(arrays)))
-            return self.joint_vjp(needs, g, out, *arrays, **kwargs)[i]
+        if self.vjps:
+            return self.vjps[i](g, out, *arrays, **kwargs)
         if self.variadic_vjp is not None:
             return self.variadic_vjp(i, g, out, *arrays, **kwargs)
-        return self.vjps[i](g, out, *arrays, **kwargs)
-
-    def input_grads(self, needs, g, out, arrays, kwargs):
-        """One gradient per input, None where `needs[i]` is False."""
-        if self.joint_vjp is not None:
-            return self.joint_vjp(tuple(needs), g, out, *arrays, **kwargs)
-        return [self.vjp(i, g, out, arrays, kwargs) if need else None
-                for i, need in enumerate(needs)]
+        needs = tuple(j == i for j in range(len(arrays)))
+        return self.joint_vjp(needs, g, out, *arrays, **kwargs)[i]
 
     def __call__(self, *args, **kwargs) -> Tensor:
         return apply(self, *_lift(args), **kwargs)
