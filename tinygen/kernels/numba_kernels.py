@@ -199,6 +199,28 @@ def _col2im_nhwc_into(cols, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, gxh, n0, n1)
 
 
 @njit(cache=True, nogil=True)
+def _nchw_to_nhwc(x, out, n0, n1):
+    """Samples [n0, n1) of x (N, C, H, W) copied channels-last into out (N, H, W, C)."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    for n in range(n0, n1):
+        for c in range(C):
+            for h in range(H):
+                for w in range(W):
+                    out[n, h, w, c] = x[n, c, h, w]
+
+
+@njit(cache=True, nogil=True)
+def _nhwc_to_nchw(xh, out, n0, n1):
+    """Samples [n0, n1) of xh (N, H, W, C) copied back into out (N, C, H, W)."""
+    H, W, C = xh.shape[1], xh.shape[2], xh.shape[3]
+    for n in range(n0, n1):
+        for c in range(C):
+            for h in range(H):
+                for w in range(W):
+                    out[n, c, h, w] = xh[n, h, w, c]
+
+
+@njit(cache=True, nogil=True)
 def _nchw_to_rows(a, out, n0, n1):
     """(N, O, P) -> (N*P, O): grad_output in the row-per-pixel layout of the GEMMs."""
     N, O, P = a.shape
@@ -459,8 +481,9 @@ def _tap_index(chw, k, g):
 
 def _cols_nhwc_of(x, k, g):
     """im2col in (i, j, c) column order via a channels-last copy of x (scratch, internal)."""
-    N, C = x.shape[:2]
-    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))        # (N, H, W, C)
+    N, C, H, W = x.shape
+    xh = _scratch("x_nhwc", (N, H, W, C), x.dtype)             # channels-last copy of x
+    team.run(_nchw_to_nhwc, (np.ascontiguousarray(x), xh), N)
     cols = _scratch("cols", (N * g[6] * g[7], C * k[0] * k[1]), x.dtype)
     team.run(_im2col_nhwc_into, (xh, *k, *g, cols), N)
     return cols
@@ -560,7 +583,7 @@ def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, needs=(True, True
     if not _direct(x.shape[1], k, g):  # the wide layers: GEMMs sharing one row-per-pixel copy of gy
         gy_rows = _rows_of(gy, g[6:])
         gx = _wide_input_grad(gy_rows, w, x.shape, k, g) if need_x else None
-        gw = _wide_weight_grad(gy_rows, x, w.shape, k, g) if need_w else None
+        gw = _wide_weight_grad(gy_rows, _cols_nhwc_of(x, k, g), w.shape) if need_w else None
         gb = gy_rows.sum(axis=0) if need_b else None
         return gx, gw, gb
     return _direct_grads(gy, x, w, x.shape, w.shape, g, needs)
@@ -583,7 +606,7 @@ def conv2d_weight_grad(gy, x, w_shape, stride=1, padding=0, dilation=1):
     g = _geometry("conv2d_weight_grad", x.shape[2:], k, stride, padding, dilation)
     if _direct(x.shape[1], k, g):
         return _direct_grads(gy, x, None, x.shape, w_shape, g, (False, True, False))[1]
-    return _wide_weight_grad(_rows_of(gy, g[6:]), x, w_shape, k, g)
+    return _wide_weight_grad(_rows_of(gy, g[6:]), _cols_nhwc_of(x, k, g), w_shape)
 
 
 def _direct_grads(gy, x, w, x_shape, w_shape, g, needs):
@@ -615,17 +638,18 @@ def _wide_input_grad(gy_rows, w, x_shape, k, g):
     n, c, h, wd = x_shape
     gxh = _scratch("gx_nhwc", (n, h, wd, c), gy_rows.dtype)
     team.run(_col2im_nhwc_into, (gcols, *k, *g, gxh), n)
-    return np.ascontiguousarray(gxh.transpose(0, 3, 1, 2))  # fresh NCHW copy
+    gx = np.empty(x_shape, gy_rows.dtype)  # fresh: it escapes to the caller
+    team.run(_nhwc_to_nchw, (gxh, gx), n)
+    return gx
 
 
-def _wide_weight_grad(gy_rows, x, w_shape, k, g):
-    """gw from gy in rows (N*Ho*Wo, O) and x: one GEMM reducing over N*Ho*Wo."""
-    O = w_shape[0]
-    cols = _cols_nhwc_of(x, k, g)  # (N*Ho*Wo, kh*kw*C), scratch
+def _wide_weight_grad(gy_rows, cols, w_shape):
+    """gw from gy in rows (N*Ho*Wo, O) and x's channels-last cols: one GEMM over N*Ho*Wo."""
+    O, C, kh, kw = w_shape
     # cols^T @ gy gives gw^T; OpenBLAS ran this orientation ~1.3x faster than gy^T @ cols
     # on the benchmark layers (it splits the long reduction better).
     gw_t = cols.T @ gy_rows  # (kh*kw*C, O), rows in (i, j, c) order
-    gw = gw_t.T.reshape(O, k[0], k[1], w_shape[1])  # (O, kh, kw, C)
+    gw = gw_t.T.reshape(O, kh, kw, C)
     return np.ascontiguousarray(gw.transpose(0, 3, 1, 2))  # fresh (O, C, kh, kw)
 
 
@@ -672,11 +696,19 @@ def conv_transpose2d_backward(gy, x, w, stride=1, padding=0, dilation=1, output_
     check_conv_args("conv_transpose2d_backward", gy.shape, w.shape, (gy.dtype, x.dtype, w.dtype))
     N, k = gy.shape[0], (kh, kw)
     g = _geometry("conv_transpose2d_backward", gy.shape[2:], k, stride, padding, dilation)
-    if not _direct(C_out, k, g):
-        gx = (conv_transpose2d_input_grad(gy, w, stride, padding, dilation, output_padding)
-              if need_x else None)
-        gw = (conv_transpose2d_weight_grad(x, gy, w.shape, stride, padding, dilation)
-              if need_w else None)
+    if not _direct(C_out, k, g):  # both gradients multiply gy's patches: build them once
+        cols = _cols_nhwc_of(gy, k, g)  # (N*Ho*Wo, kh*kw*C_out), scratch
+        gx = gw = None
+        if need_x:  # conv2d_forward(gy, w), cropped to x's size
+            y_rows = _scratch("y_rows", (cols.shape[0], C_in), gy.dtype)
+            np.matmul(cols, _taps_last(w).T, out=y_rows)
+            y = np.empty((N, C_in, g[6], g[7]), gy.dtype)
+            team.run(_rows_to_nchw, (y_rows, np.zeros(C_in, gy.dtype), y.reshape(N, C_in, -1)), N)
+            if y.shape != x.shape:  # output_padding >= stride: crop the extra row/column
+                y = np.ascontiguousarray(y[:, :, : x.shape[2], : x.shape[3]])
+            gx = y
+        if need_w:  # conv2d_weight_grad with x as the conv's output gradient
+            gw = _wide_weight_grad(_rows_of(x, g[6:]), cols, w.shape)
         return gx, gw
     dt, T = gy.dtype, min(N, _CHUNKS)
     x_rows = np.ascontiguousarray(match_output(x, g[6:])).reshape(N, C_in, -1)  # the conv's gy
