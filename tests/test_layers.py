@@ -128,22 +128,12 @@ def test_embedding_gradient_counts_each_use():
 
 @SETTINGS
 @given(geom=conv_geometry(), n=st.integers(1, 2), c=st.integers(1, 3), o=st.integers(1, 3),
-       seed=seeds)
-def test_conv2d_gradcheck(backend, geom, n, c, o, seed):
+       with_bias=st.booleans(), seed=seeds)
+def test_conv2d_gradcheck(backend, geom, n, c, o, with_bias, seed):
     k, s, p, d, hw = geom
     rng = np.random.default_rng(seed)
-    x, w, b = leaf(rng, n, c, *hw), leaf(rng, o, c, *k), leaf(rng, o)
-    tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=s, padding=p, dilation=d), x, w, b)
-
-
-@SETTINGS
-@given(geom=conv_geometry(), n=st.integers(1, 2), c=st.integers(1, 3), o=st.integers(1, 3),
-       seed=seeds)
-def test_conv2d_gradcheck_without_bias(backend, geom, n, c, o, seed):
-    k, s, p, d, hw = geom
-    rng = np.random.default_rng(seed)
-    x, w = leaf(rng, n, c, *hw), leaf(rng, o, c, *k)
-    tg.gradcheck(lambda x, w: F.conv2d(x, w, stride=s, padding=p, dilation=d), x, w)
+    inputs = [leaf(rng, n, c, *hw), leaf(rng, o, c, *k)] + ([leaf(rng, o)] if with_bias else [])
+    tg.gradcheck(lambda *xwb: F.conv2d(*xwb, stride=s, padding=p, dilation=d), *inputs)
 
 
 @pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "conv_transpose2d"])
