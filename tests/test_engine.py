@@ -202,6 +202,29 @@ def test_joint_vjp_is_called_once_with_the_inputs_that_need_gradients():
     assert calls[-1] == (False, True, False)
 
 
+def test_a_saving_primitive_saves_only_when_recording_and_its_vjp_gets_it():
+    """`saves=True`: the forward learns whether the graph is recorded and returns
+    (out, saved); the VJP receives `saved` (conv2d keeps its im2col this way)."""
+    seen = []
+
+    def forward(a, *, save):
+        seen.append(save)
+        return np.exp(a), (np.exp(a) if save else None)
+
+    def vjp(g, out, a, saved=None):
+        assert saved is not None, "the VJP must receive what the forward saved"
+        return g * saved
+
+    op = ops.Primitive("exp_saving", forward, vjp, saves=True)
+    x = f64([0.0, 1.0])
+    op(x).sum().backward()
+    np.testing.assert_allclose(x.grad, np.exp([0.0, 1.0]))
+    with tg.no_grad():
+        op(x)
+    op(f64([0.0, 1.0]).detach())  # no input needs a gradient
+    assert seen == [True, False, False]
+
+
 def test_no_grad_records_nothing():
     x = f64([1.0, 2.0])
     with tg.no_grad():

@@ -218,6 +218,17 @@ def assert_conv_twins(x, w, s, p, d, gy):
             if r is not None:
                 assert g.shape == r.shape and g.dtype == r.dtype
                 np.testing.assert_allclose(g, r, rtol=RTOL, atol=ATOL)
+    # What the forward saves (its im2col) gives the same backward, and each backend ignores
+    # the other's saved layout instead of misreading it (a backend switch mid-step).
+    want = reference.conv2d_backward(gy, x, w, s, p, d)
+    for fwd in (reference, numba_kernels):
+        y, saved = fwd.conv2d_forward(x, w, s, p, d, bias=b, save=True)
+        np.testing.assert_allclose(y, reference.conv2d_forward(x, w, s, p, d, bias=b),
+                                   rtol=RTOL, atol=ATOL)
+        for bwd in (reference, numba_kernels):
+            got = bwd.conv2d_backward(gy, x, w, s, p, d, saved=saved)
+            for g, r in zip(got, want, strict=True):
+                np.testing.assert_allclose(g, r, rtol=RTOL, atol=ATOL)
 
 
 @SETTINGS

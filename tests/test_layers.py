@@ -136,6 +136,27 @@ def test_conv2d_gradcheck(backend, geom, n, c, o, with_bias, seed):
     tg.gradcheck(lambda *xwb: F.conv2d(*xwb, stride=s, padding=p, dilation=d), *inputs)
 
 
+@pytest.mark.parametrize("strategy", ["gemm", "direct"])
+def test_two_backward_passes_through_one_conv_give_twice_the_gradient(backend, strategy):
+    """conv2d's forward saves its im2col for the backward (on the GEMM path); a second
+    backward through the same graph must find it unchanged."""
+    from tinygen.kernels import numba_kernels
+
+    rng = np.random.default_rng(3)
+    x, w, b = leaf(rng, 2, 3, 7, 7), leaf(rng, 4, 3, 3, 3), leaf(rng, 4)
+    numba_kernels._FORCE_STRATEGY = strategy
+    try:
+        y = F.conv2d(x, w, b, stride=2, padding=1)
+        gy = rng.standard_normal(y.shape)
+        y.backward(gy)
+        first = [t.grad.copy() for t in (x, w, b)]
+        y.backward(gy)
+    finally:
+        numba_kernels._FORCE_STRATEGY = None
+    for t, g in zip((x, w, b), first, strict=True):
+        np.testing.assert_array_equal(t.grad, 2 * g)
+
+
 @pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "conv_transpose2d"])
 def test_conv_gradients_do_not_depend_on_which_inputs_need_them(backend, transpose):
     """The joint VJP computes only what is asked for (a first layer's input needs no gradient,

@@ -246,22 +246,33 @@ class AnomalyError(FloatingPointError):
 
 
 def apply(op, *inputs: Tensor, **kwargs) -> Tensor:
-    """Run primitive `op` forward on the inputs' arrays and record it if a gradient is needed."""
+    """Run primitive `op` forward on the inputs' arrays and record it if a gradient is needed.
+
+    An op made with `saves=True` is told whether its graph will be recorded (`save=`) and
+    returns `(out, saved)`: something its forward computed anyway that its VJP would otherwise
+    compute again (conv2d keeps its im2col matrix). The VJP receives it as `saved=`.
+    """
     arrays = [t.data for t in inputs]
+    wanted = _state.grad_enabled and any(t.requires_grad for t in inputs)
+    saved = None
     try:
-        out = op.forward(*arrays, **kwargs)
+        if op.saves:
+            out, saved = op.forward(*arrays, save=wanted, **kwargs)
+        else:
+            out = op.forward(*arrays, **kwargs)
     except (ValueError, IndexError) as err:
         raise ShapeError(_describe(op, inputs, kwargs, err)) from None
     if type(out) is not np.ndarray:  # full reductions return NumPy scalars
         out = np.asarray(out)
-    record = (_state.grad_enabled and out.dtype.kind == "f"
-              and any(t.requires_grad for t in inputs))
+    record = wanted and out.dtype.kind == "f"
     origin = None
     if _state.anomaly:
         origin = _user_frame()
         _check_finite(op, "forward", out, inputs, origin)
     if not record:
         return Tensor._from_op(out, None, (), None, None)
+    if saved is not None:
+        kwargs = {**kwargs, "saved": saved}
     return Tensor._from_op(out, op, inputs, kwargs, origin)
 
 

@@ -37,16 +37,20 @@ class Primitive:
       where `needs[i]` is False) from a single call. Convolutions use it: the input, weight and
       bias gradients all read the same output gradient, and one pass over it is cheaper than
       three (PyTorch's `convolution_backward` takes an `output_mask` for the same reason).
+
+    With `saves=True` the forward also returns something for the VJP to reuse (see
+    `autograd.apply`), like `ctx.save_for_backward` in a PyTorch autograd Function.
     """
 
-    __slots__ = ("name", "forward", "vjps", "variadic_vjp", "joint_vjp")
+    __slots__ = ("name", "forward", "vjps", "variadic_vjp", "joint_vjp", "saves")
 
-    def __init__(self, name, forward, *vjps, variadic_vjp=None, joint_vjp=None):
+    def __init__(self, name, forward, *vjps, variadic_vjp=None, joint_vjp=None, saves=False):
         self.name = name
         self.forward = forward
         self.vjps = vjps
         self.variadic_vjp = variadic_vjp
         self.joint_vjp = joint_vjp
+        self.saves = saves
 
     def vjp(self, i, g, out, arrays, kwargs):
         """The gradient for input i alone."""
@@ -71,9 +75,10 @@ class Primitive:
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-def primitive(name, forward, *vjps, variadic_vjp=None, joint_vjp=None) -> Primitive:
+def primitive(name, forward, *vjps, variadic_vjp=None, joint_vjp=None, saves=False) -> Primitive:
     """Register an op under `name` (tests use the registry to find ops without a gradcheck)."""
-    op = Primitive(name, forward, *vjps, variadic_vjp=variadic_vjp, joint_vjp=joint_vjp)
+    op = Primitive(name, forward, *vjps, variadic_vjp=variadic_vjp, joint_vjp=joint_vjp,
+                   saves=saves)
     PRIMITIVES[name] = op
     return op
 

@@ -196,10 +196,17 @@ def col2im(cols, x_shape, kh, kw, stride, padding, dilation):
 # ---------------------------------------------------------------------------------------------
 
 
-def conv2d_forward(x, w, stride=1, padding=0, dilation=1, bias=None):
+# What conv2d_forward(save=True) keeps for conv2d_backward: x's im2col, tagged with its column
+# order so that a backend never reads another backend's layout (numba_kernels uses (i, j, c)).
+SAVED_COLS = "im2col, columns (c, i, j)"
+
+
+def conv2d_forward(x, w, stride=1, padding=0, dilation=1, bias=None, save=False):
     """y = conv2d(x, w) + bias: x (N, C, H, W), w (O, C, kh, kw), bias (O,) or None.
 
-    Returns y of shape (N, O, Ho, Wo).
+    Returns y of shape (N, O, Ho, Wo), or ``(y, saved)`` with ``save=True``: ``saved`` is the
+    im2col matrix the forward built anyway, which ``conv2d_backward`` then reuses for the
+    weight gradient instead of building it again.
     """
     dtypes = (x.dtype, w.dtype) if bias is None else (x.dtype, w.dtype, bias.dtype)
     check_conv_args("conv2d", x.shape, w.shape, dtypes, None if bias is None else bias.shape)
@@ -212,7 +219,8 @@ def conv2d_forward(x, w, stride=1, padding=0, dilation=1, bias=None):
     if bias is not None:
         y += bias  # one bias per output channel, i.e. per column
     # The GEMM gives channels-last (N, Ho, Wo, O); one transposing copy makes it NCHW.
-    return np.ascontiguousarray(y.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2))
+    y = np.ascontiguousarray(y.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2))
+    return (y, (SAVED_COLS, cols)) if save else y
 
 
 def conv2d_input_grad(gy, w, x_shape, stride=1, padding=0, dilation=1):
@@ -234,27 +242,39 @@ def conv2d_input_grad(gy, w, x_shape, stride=1, padding=0, dilation=1):
 def conv2d_weight_grad(gy, x, w_shape, stride=1, padding=0, dilation=1):
     """gw = dL/dw given gy = dL/dy: y = cols(x) @ W^T, so gW = gy^T @ cols(x)."""
     check_conv_args("conv2d_weight_grad", x.shape, w_shape, (gy.dtype, x.dtype))
-    O, (kh, kw) = w_shape[0], w_shape[2:]
+    kh, kw = w_shape[2:]
     hw = conv_output_hw(
         "conv2d_weight_grad", x.shape[2:], (kh, kw), pair(stride), pair(padding), pair(dilation)
     )
     gy = match_output(gy, hw)
     cols = im2col(x, kh, kw, stride, padding, dilation)  # (N*Ho*Wo, C*kh*kw)
-    gy2 = gy.transpose(0, 2, 3, 1).reshape(-1, O)  # (N*Ho*Wo, O)
+    return _weight_grad_from_cols(gy, cols, w_shape)
+
+
+def _weight_grad_from_cols(gy, cols, w_shape):
+    """gW = gy^T @ cols, with gy (N, O, Ho, Wo) and cols = im2col(x)."""
+    gy2 = gy.transpose(0, 2, 3, 1).reshape(-1, w_shape[0])  # (N*Ho*Wo, O)
     # The sum over N*Ho*Wo inside this GEMM is the sum over the batch and over positions.
     return (gy2.T @ cols).reshape(w_shape)  # (O, C, kh, kw)
 
 
-def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, needs=(True, True, True)):
+def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, needs=(True, True, True),
+                    saved=None):
     """(gx, gw, gb) of ``conv2d_forward`` given gy, each None where ``needs`` says it is not wanted.
 
     The three gradients all read gy, so a fast backend computes them in one pass over it; here
     they are simply the two functions above and the bias gradient, the sum of gy over every
-    position of each output channel.
+    position of each output channel. ``saved`` is what ``conv2d_forward(save=True)`` returned.
     """
     need_x, need_w, need_b = needs
     gx = conv2d_input_grad(gy, w, x.shape, stride, padding, dilation) if need_x else None
-    gw = conv2d_weight_grad(gy, x, w.shape, stride, padding, dilation) if need_w else None
+    gw = None
+    if need_w and saved is not None and saved[0] == SAVED_COLS:
+        hw = conv_output_hw("conv2d_backward", x.shape[2:], w.shape[2:], pair(stride),
+                            pair(padding), pair(dilation))
+        gw = _weight_grad_from_cols(match_output(gy, hw), saved[1], w.shape)
+    elif need_w:
+        gw = conv2d_weight_grad(gy, x, w.shape, stride, padding, dilation)
     gb = gy.sum(axis=(0, 2, 3)) if need_b else None
     return gx, gw, gb
 

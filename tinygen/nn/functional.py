@@ -118,21 +118,25 @@ def embedding(indices, weight):
 # Convolutions: primitives whose forward and both VJPs are kernels.
 
 
-def conv2d_fwd(x, w, b=None, *, stride, padding, dilation):
-    return kernels.conv2d_forward(x, w, stride, padding, dilation, bias=b)
+def conv2d_fwd(x, w, b=None, *, stride, padding, dilation, save):
+    # When the graph is recorded (save=True) the kernel also returns its im2col matrix, which
+    # the backward reuses for dL/dw instead of building it again.
+    if save:
+        return kernels.conv2d_forward(x, w, stride, padding, dilation, bias=b, save=True)
+    return kernels.conv2d_forward(x, w, stride, padding, dilation, bias=b), None
 
 
-def conv2d_vjp(needs, g, out, x, w, b=None, *, stride, padding, dilation):
+def conv2d_vjp(needs, g, out, x, w, b=None, *, stride, padding, dilation, saved=None):
     # One kernel call for all the gradients asked for: they all read g. dL/dx scatters each
     # output gradient back through the kernel (a transposed conv), dL/dw correlates the input
     # with the output gradient, and dL/db sums it over the batch and every position.
     need_b = len(needs) == 3 and needs[2]
     gx, gw, gb = kernels.conv2d_backward(g, x, w, stride, padding, dilation,
-                                         needs=(needs[0], needs[1], need_b))
+                                         needs=(needs[0], needs[1], need_b), saved=saved)
     return (gx, gw) if b is None else (gx, gw, gb)
 
 
-conv2d_p = primitive("conv2d", conv2d_fwd, joint_vjp=conv2d_vjp)
+conv2d_p = primitive("conv2d", conv2d_fwd, joint_vjp=conv2d_vjp, saves=True)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
