@@ -190,6 +190,16 @@ def assert_twins(name, *args):
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=name)
 
 
+def assert_same_grads(got, want):
+    """Two tuples of gradients from joint backward kernels: None in the same places, the rest
+    equal in shape, dtype and value."""
+    for g, r in zip(got, want, strict=True):
+        assert (g is None) == (r is None)
+        if r is not None:
+            assert g.shape == r.shape and g.dtype == r.dtype
+            np.testing.assert_allclose(g, r, rtol=RTOL, atol=ATOL)
+
+
 @SETTINGS
 @given(case=conv_case(), seed=st.integers(0, 2**32 - 1))
 def test_numba_conv_kernels_equal_reference(case, seed):
@@ -213,11 +223,7 @@ def assert_conv_twins(x, w, s, p, d, gy):
     for needs in [(True, True, True), (True, False, False), (False, True, True)]:
         want = reference.conv2d_backward(gy, x, w, s, p, d, needs)
         got = numba_kernels.conv2d_backward(gy, x, w, s, p, d, needs)
-        for g, r in zip(got, want, strict=True):
-            assert (g is None) == (r is None)
-            if r is not None:
-                assert g.shape == r.shape and g.dtype == r.dtype
-                np.testing.assert_allclose(g, r, rtol=RTOL, atol=ATOL)
+        assert_same_grads(got, want)
     # What the forward saves (its im2col) gives the same backward, and each backend ignores
     # the other's saved layout instead of misreading it (a backend switch mid-step).
     want = reference.conv2d_backward(gy, x, w, s, p, d)
@@ -226,9 +232,7 @@ def assert_conv_twins(x, w, s, p, d, gy):
         np.testing.assert_allclose(y, reference.conv2d_forward(x, w, s, p, d, bias=b),
                                    rtol=RTOL, atol=ATOL)
         for bwd in (reference, numba_kernels):
-            got = bwd.conv2d_backward(gy, x, w, s, p, d, saved=saved)
-            for g, r in zip(got, want, strict=True):
-                np.testing.assert_allclose(g, r, rtol=RTOL, atol=ATOL)
+            assert_same_grads(bwd.conv2d_backward(gy, x, w, s, p, d, saved=saved), want)
 
 
 @SETTINGS
@@ -243,11 +247,7 @@ def test_numba_conv_transpose_kernels_equal_reference(case, seed):
     for needs in [(True, True), (True, False), (False, True)]:
         want = reference.conv_transpose2d_backward(gy, x, w, s, p, d, op, needs)
         got = numba_kernels.conv_transpose2d_backward(gy, x, w, s, p, d, op, needs)
-        for g, r in zip(got, want, strict=True):
-            assert (g is None) == (r is None)
-            if r is not None:
-                assert g.shape == r.shape and g.dtype == r.dtype
-                np.testing.assert_allclose(g, r, rtol=RTOL, atol=ATOL)
+        assert_same_grads(got, want)
 
 
 @pytest.mark.parametrize("strategy", ["gemm", "direct"])
@@ -262,9 +262,7 @@ def test_numba_conv_strategies_equal_reference(strategy, case, seed):
         assert_conv_twins(x, w, s, p, d, gy)
         # gy as a transposed conv's input, x as its output gradient: the joint backward
         want = reference.conv_transpose2d_backward(x, gy, w, s, p, d, 0)
-        got = numba_kernels.conv_transpose2d_backward(x, gy, w, s, p, d, 0)
-        for g, r in zip(got, want, strict=True):
-            np.testing.assert_allclose(g, r, rtol=RTOL, atol=ATOL)
+        assert_same_grads(numba_kernels.conv_transpose2d_backward(x, gy, w, s, p, d, 0), want)
     finally:
         numba_kernels._FORCE_STRATEGY = None
 

@@ -1,18 +1,18 @@
 """Neural-network layers as functions of tensors: `import tinygen.nn.functional as F`.
 
 Most layers here are *compositions* of engine ops, so their gradients come for free and are
-exactly as trustworthy as the ops: batch norm is a mean, a variance and a division. Four are
+exactly as trustworthy as the ops: batch norm is a mean, a variance and a division. Five are
 primitives with their own VJPs, because composing them would be slow or would hide the idea:
 
 - `linear` is `x @ W^T + b` with one joint VJP for x, W and b (read `linear_vjp`): composed
   from `matmul`, `.T` and `add` it computes the same products but pays for an extra op and a
   copy of the weight gradient, which made small layers 30% slower.
-
 - `conv2d` and `conv_transpose2d` call the kernels in `tinygen/kernels/` (read `reference.py`
   there to see im2col). Their VJPs are the same kernels run the other way round: the gradient of
   a convolution with respect to its input *is* a transposed convolution. Each has one joint VJP
   that returns the input, weight (and bias) gradients from a single kernel call, because they
-  all read the same output gradient; conv2d adds its bias inside the kernel too.
+  all read the same output gradient; conv2d adds its bias inside the kernel too, and keeps its
+  im2col matrix for the backward (`saves=True`, see `conv2d_fwd`).
 - `max_pool2d` / `avg_pool2d` loop over the kernel's taps, never over pixels.
 
 Names, arguments and weight layouts are PyTorch's, so a PyTorch weight copied in gives the same
