@@ -64,11 +64,22 @@ def try_torch(threads: int):
     return torch
 
 
+def cpu_name() -> str:
+    """The processor's model name (ratios against PyTorch differ between processors)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> dict:
     import numpy as np
 
     info = {"python": platform.python_version(), "numpy": np.__version__,
-            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "cpu": cpu_name(), "cores": os.cpu_count(),
             "load_average": os.getloadavg()[0]}
     torch = try_torch(os.cpu_count() or 1)
     if torch is not None:

@@ -125,7 +125,8 @@ def _add_model_parser(models, name, module):
 FROM_DATA = ("image_size", "channels")
 # Help for the fields every model's Config has.
 COMMON_HELP = {
-    "dataset": "digits (8x8, bundled, no download), mnist, fashion_mnist, or a 2-D toy set",
+    "dataset": "digits (8x8, bundled, no download), mnist, fashion_mnist, or a 2-D toy set: "
+               "ring8, grid25, spiral, two_moons, swiss_roll",
     "epochs": "passes over the training set",
     "batch_size": "examples per optimisation step",
     "lr": "learning rate",
@@ -177,7 +178,15 @@ def _train(args):
     x, y = load_dataset(cfg.dataset, "train", data_dir=args.data_dir, seed=cfg.seed)
     xt, yt = load_dataset(cfg.dataset, "test", data_dir=args.data_dir, seed=cfg.seed)
     cfg = _fit_config_to_data(cfg, x)
-    model = models.build(args.model, cfg)
+    model_class = models.REGISTRY[args.model][1]
+    if x.ndim == 2 and not model_class.takes_points:
+        takers = [n for n, (_, c) in models.REGISTRY.items() if c.takes_points]
+        return _user_error(f"{args.model} trains on images, but {cfg.dataset} is a set of 2-D "
+                           f"points; models that take points: {', '.join(takers)}")
+    try:
+        model = models.build(args.model, cfg)
+    except ValueError as err:                       # an option the model refuses
+        return _user_error(str(err))
     loader = DataLoader((x, y), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                         generator=cfg.seed)
     test_loader = DataLoader((xt, yt), batch_size=1000)
@@ -189,6 +198,11 @@ def _train(args):
     print(f"done: {result.step} steps in {result.seconds:.1f}s; outputs in {out}",
           file=sys.stderr)
     return 130 if result.interrupted else 0
+
+
+def _user_error(message: str) -> int:
+    print(f"tinygen: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _fit_config_to_data(cfg, x):
@@ -214,9 +228,11 @@ SAMPLE_KINDS = {
     "reconstructions": "test images (top) and their reconstructions",
     "scatter": "latent codes of test images coloured by label",
     "manifold": "decoded grid over a 2-D latent space (models trained with --latent 2)",
-    "interpolate": "linear and spherical interpolations between test images",
-    "arithmetic": "test images moved to every class by class-mean vectors",
-    "styles": "one style per row, every class per column (conditional models)",
+    "interpolate": "linear and spherical interpolations between test images (GANs: between "
+                   "random noise vectors)",
+    "arithmetic": "test images moved to every class by class-mean vectors (GANs: samples "
+                  "moved by class-mean noise vectors)",
+    "styles": "one style per row, every class per column (conditional models: cvae, cgan)",
 }
 
 
@@ -233,6 +249,8 @@ def _sample(args):
     if needs_data:
         x, y = load_dataset(cfg.dataset, "test", data_dir=args.data_dir, seed=cfg.seed)
         x, y = x[:max(args.n, 500)], y[:max(args.n, 500)]
+    if not hasattr(model, "latent"):          # a GAN: no encoder, so its tools start from z
+        return _sample_from_noise(model, cfg, args, path)
     tools = {
         "samples": lambda: save_samples(model, path, args.n),
         "reconstructions": lambda: latent.save_reconstructions(model, x, path, y),
@@ -249,6 +267,39 @@ def _sample(args):
         return 1
     if written is None:
         print("this model does not generate samples", file=sys.stderr)
+        return 1
+    print(written)
+    return 0
+
+
+def _sample_from_noise(model, cfg, args, path):
+    from tinygen import latent
+    from tinygen.train import save_samples
+
+    def classify(images):
+        from tinygen.metrics import mnist_classifier
+        return mnist_classifier(data_dir=args.data_dir).predict(images).argmax(axis=1)
+
+    tools = {
+        "samples": lambda: save_samples(model, path, args.n),
+        "interpolate": lambda: latent.save_noise_interpolations(model, path),
+        "arithmetic": lambda: latent.save_noise_arithmetic(model, path, classify),
+        "styles": lambda: latent.save_styles(model, path),
+        "manifold": lambda: latent.save_manifold(model, path),
+    }
+    if args.kind not in tools:
+        print(f"cannot draw {args.kind!r} for {type(model).__name__}: it has no encoder, so "
+              f"it has no codes of real images; choose from {', '.join(tools)}",
+              file=sys.stderr)
+        return 1
+    if args.kind == "arithmetic" and cfg.dataset != "mnist":
+        print("arithmetic finds class vectors with the MNIST classifier: it needs a model "
+              "trained on --dataset mnist", file=sys.stderr)
+        return 1
+    try:
+        written = tools[args.kind]()
+    except (AttributeError, NotImplementedError, ValueError) as err:
+        print(f"cannot draw {args.kind!r} for this model: {err}", file=sys.stderr)
         return 1
     print(written)
     return 0

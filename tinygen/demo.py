@@ -14,15 +14,22 @@ from pathlib import Path
 import tinygen as tg
 from tinygen.data import DataLoader
 from tinygen.data.datasets import load_dataset
-from tinygen.train import fit
+from tinygen.train import CHECKPOINT, fit
 
 
-def parser(doc: str, name: str, epochs_help: str) -> argparse.ArgumentParser:
-    """The shared options; a demo adds its own and calls parse_args."""
+DATASET_HELP = {"digits": "8x8, bundled, no download", "mnist": "28x28",
+                "ring8": "8 Gaussians on a circle", "grid25": "5x5 grid of Gaussians"}
+
+
+def parser(doc: str, name: str, epochs_help: str,
+           datasets=("digits", "mnist")) -> argparse.ArgumentParser:
+    """The shared options; a demo adds its own and calls parse_args. The first of `datasets`
+    is the default."""
     p = argparse.ArgumentParser(description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="digits", choices=["digits", "mnist"],
-                   help="digits: 8x8, bundled, no download (default); mnist: 28x28")
+    p.add_argument("--dataset", default=datasets[0], choices=list(datasets),
+                   help="; ".join(f"{d}: {DATASET_HELP[d]}" + (" (default)" if i == 0 else "")
+                                  for i, d in enumerate(datasets)))
     p.add_argument("--epochs", type=int, help=epochs_help)
     p.add_argument("--seed", type=int, default=0, help="seed for weights, data order and noise")
     p.add_argument("--out", type=Path, default=Path("out") / name,
@@ -41,12 +48,18 @@ def start(name: str, args, argv) -> tuple:
             load_dataset(args.dataset, "test", data_dir=args.data_dir))
 
 
-def train(model, x, y, args, name: str, quiet: bool = True):
-    """Train with the shared loop (checkpoints and log in OUT/name); returns it in eval mode."""
+def train(model, x, y, args, name: str, quiet: bool = True, resume: bool = False):
+    """Train with the shared loop (checkpoints and log in OUT/name); returns it in eval mode.
+    A fresh run (resume=False) first removes the log and checkpoint of an earlier one."""
+    out = args.out / name
+    if not resume:
+        for old in (out / "log.jsonl", out / CHECKPOINT):
+            old.unlink(missing_ok=True)
     loader = DataLoader((x, y), batch_size=model.cfg.batch_size, shuffle=True,
                         generator=args.seed)
-    fit(model, loader, model.cfg.epochs, args.out / name, config=model.cfg, sample_every=0,
-        quiet=quiet, max_steps=3 if args.smoke else None, log_every=max(1, len(loader)))
+    fit(model, loader, model.cfg.epochs, out, config=model.cfg, sample_every=0, resume=resume,
+        quiet=quiet, max_steps=3 if args.smoke else None,
+        log_every=1 if args.smoke else max(1, len(loader)))
     model.eval()
     return model
 

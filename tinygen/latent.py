@@ -14,6 +14,11 @@ its path.
 - **Arithmetic.** The mean code of images with an attribute minus the mean code of images
   without it is an "attribute vector"; adding it to another image's code adds the attribute
   (Radford et al. 2016; for digits, class means play the part of attributes).
+
+A GAN has no encoder, so its tools start from noise instead of from real images:
+`save_noise_interpolations` walks between random z, and `save_noise_arithmetic` finds the class
+mean vectors by asking the MNIST classifier what G drew for each z (Radford et al. averaged
+the z of three samples per attribute for the same reason).
 """
 
 from __future__ import annotations
@@ -149,5 +154,53 @@ def save_styles(model, path, n_styles=8) -> Path:
     """Conditional models: one random style per row, decoded as every class."""
     if not hasattr(model, "style_grid"):
         raise ValueError("save_styles: needs a conditional model (e.g. cvae)")
-    return plotting.save_image_grid(model.style_grid(n_styles), path,
-                                    nrow=model.cfg.n_classes)
+    k = model.cfg.n_classes
+    return plotting.save_labelled_grid(
+        model.style_grid(n_styles), path, nrow=k,
+        row_labels=[f"style {i + 1}" for i in range(n_styles)],
+        col_labels=[str(c) for c in range(k)],
+        title="one random style (z) per row, drawn as every class (column)")
+
+
+# ----------------------------------------------------------------------------------------------
+# Tools for models without an encoder (GANs): everything starts from noise z.
+
+
+def save_noise_interpolations(model, path, steps=10, pairs=4) -> Path:
+    """Rows of linear then spherical interpolations between pairs of random z ~ N(0, I).
+    A conditional model draws pair i as class i."""
+    z = model.noise(2 * pairs).data
+    rows, labels = [], []
+    for i in range(pairs):
+        given = _given(model, np.full(steps, i % 10))
+        for method in ("linear", "slerp"):
+            rows.append(model.generate(interpolate(z[2 * i], z[2 * i + 1], steps, method),
+                                       **given))
+            labels.append(f"pair {i + 1}: {'lerp' if method == 'linear' else 'slerp'}")
+    t = np.linspace(0, 1, steps)
+    return plotting.save_labelled_grid(
+        np.concatenate(rows), path, nrow=steps, row_labels=labels,
+        col_labels=[f"t={v:.2f}" for v in t],
+        title="G(z(t)) from z0 (left) to z1 (right): linear vs spherical paths")
+
+
+def save_noise_arithmetic(model, path, classify, n=2000, sources=4) -> Path:
+    """z - mean_z(class a) + mean_z(class b) for a few sample z, where class means are taken
+    over the z whose samples `classify` (images -> labels) assigns to each class."""
+    if getattr(model, "n_conditions", 0):
+        raise ValueError("arithmetic: a conditional GAN takes the class as an input; use "
+                         "'styles' to change it directly")
+    z = model.noise(n).data.astype(np.float64)
+    labels = np.asarray(classify(model.generate(z)))
+    means = class_means(z, labels)
+    classes = sorted(means)
+    picks = [int(np.flatnonzero(labels == c)[0]) for c in classes[:sources]]
+    rows = []
+    for i in picks:
+        moved = np.stack([z[i] - means[int(labels[i])] + means[c] for c in classes])
+        rows.append(model.generate(np.concatenate([z[i:i + 1], moved])))
+    return plotting.save_labelled_grid(
+        np.concatenate(rows), path, nrow=len(classes) + 1,
+        row_labels=[f"a sample of {labels[i]}" for i in picks],
+        col_labels=["z"] + [f"+{c}" for c in classes],
+        title="z - mean z(its class) + mean z(class c), class means from G's own samples")

@@ -53,6 +53,35 @@ def save_image_grid(images, path, nrow=None, scale=None) -> Path:
     return path
 
 
+def save_labelled_grid(images, path, nrow, row_labels=None, col_labels=None, title=None,
+                       scale=None) -> Path:
+    """A grid of images with a title and a label beside every row and above every column."""
+    plt = _pyplot()
+    images = np.asarray(images)
+    grid = image_grid(images, nrow)
+    h, w = images.shape[-2:]
+    rows = int(np.ceil(len(images) / nrow))
+    inches = (scale or max(2, 64 // w)) * (w + 1) / 100
+    fig, ax = plt.subplots(figsize=(nrow * inches + 1.6, rows * inches + 0.8))
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_xticks([1 + c * (w + 1) + w / 2 - 0.5 for c in range(nrow)] if col_labels else [])
+    ax.set_xticklabels(col_labels or [], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_yticks([1 + r * (h + 1) + h / 2 - 0.5 for r in range(rows)] if row_labels else [])
+    ax.set_yticklabels(row_labels or [], fontsize=8)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def save_scatter(points, path, labels=None, title=None, reference=None) -> Path:
     """Scatter 2-D points (optionally coloured by integer labels, over reference points)."""
     plt = _pyplot()

@@ -37,6 +37,8 @@ CHECKPOINT = "checkpoint.npz"
 class Model(nn.Module):
     """Base class of trainable models: networks and their optimizers in one object."""
 
+    takes_points = False   # True for models that can train on the 2-D toy sets (gan)
+
     def train_step(self, batch) -> dict:
         """One optimisation step on `batch` (a tuple of tensors); returns losses as floats."""
         raise NotImplementedError
@@ -49,8 +51,20 @@ class Model(nn.Module):
         """Metrics on held-out data (optional)."""
         return {}
 
+    def progress_samples(self, n: int) -> np.ndarray:
+        """The samples drawn after each epoch; GANs use the same noise every time, so the
+        grids show how one z's image changes as G learns."""
+        return self.sample(n)
+
     def end_epoch(self) -> None:
         """Called after every epoch (step per-epoch LR schedulers here)."""
+
+    def on_log(self, record: dict) -> None:
+        """Called at every log interval with the record about to be written; a model may add
+        numbers to it (the GAN health monitor adds its probe and prints its warnings)."""
+
+    def write_figures(self, out_dir) -> None:
+        """Called after every epoch and at the end of training: figures of the run so far."""
 
     def optimizers(self) -> dict:
         """Every optimizer (and LR scheduler) held as an attribute, by attribute name."""
@@ -144,6 +158,7 @@ def fit(model: Model, loader, epochs: int, out_dir, *, config=None, resume=False
                                   seconds=time.perf_counter() - epoch_start)
             if state.batch:                        # stopped mid-epoch by max_steps
                 _save(model, state, out, config)
+                model.write_figures(out)
     except _ForcedStop:
         interrupted = True                      # mid-step: the weights may be half-updated
         print(f"\nstopped at once: nothing saved; {out / CHECKPOINT} holds the last complete "
@@ -238,8 +253,10 @@ def _run_epoch(model, loader, state, epochs, out, log, history, config, log_ever
         if bar:
             bar.update(i + 1, len(batch[0]), running)
         if state.step % log_every == 0:
-            _log(log, history, {"step": state.step, "epoch": state.epoch + state.batch /
-                                len(loader), **losses})
+            record = {"step": state.step, "epoch": state.epoch + state.batch / len(loader),
+                      **losses}
+            model.on_log(record)
+            _log(log, history, record)
         if checkpoint_every and state.step % checkpoint_every == 0:
             _save(model, state, out, config)
         if _done(state, max_steps):
@@ -274,17 +291,19 @@ def _end_of_epoch(model, state, out, log, history, eval_loader, sample_every, sa
               file=sys.stderr)
     if sample_every and state.epoch % sample_every == 0:
         save_samples(model, out / f"samples_epoch{state.epoch:03d}.png", sample_n)
+    model.write_figures(out)
     _save(model, state, out, config)
 
 
 def save_samples(model, path, n=64):
-    """Write a grid of `model.sample(n)` (or a scatter for 2-D points); skip if unsupported."""
+    """Write a grid of `model.progress_samples(n)` (or a scatter for 2-D points); skip if
+    unsupported."""
     from tinygen import plotting
 
     model.eval()
     try:
         with no_grad():
-            samples = model.sample(n)
+            samples = model.progress_samples(n)
     except NotImplementedError:
         return None
     finally:

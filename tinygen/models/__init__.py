@@ -4,7 +4,7 @@ Each entry maps a name to (module, model class). The module's `Config` dataclass
 model's options with CPU-friendly defaults; `tinygen train NAME --help` shows them.
 """
 
-from tinygen.models import ae, classifier, cvae, dae, vae
+from tinygen.models import ae, cgan, classifier, cvae, dae, dcgan, gan, vae
 
 REGISTRY = {
     "classifier": (classifier, classifier.Classifier),
@@ -12,6 +12,9 @@ REGISTRY = {
     "cvae": (cvae, cvae.CVAE),
     "ae": (ae, ae.AE),
     "dae": (dae, dae.DAE),
+    "gan": (gan, gan.GAN),
+    "dcgan": (dcgan, dcgan.DCGAN),
+    "cgan": (cgan, cgan.CGAN),
 }
 
 

@@ -1,0 +1,152 @@
+"""Generative adversarial nets: Goodfellow et al. 2014, with fully connected G and D.
+
+G maps noise z ~ N(0, I) to a sample; D maps a sample to a logit l, with D(x) = sigmoid(l).
+They play the minimax game
+
+    min_G max_D  E_x[log D(x)] + E_z[log(1 - D(G(z)))]
+
+and each train_step takes one step of each player (`adversarial.py` owns that loop and says
+how each player is held fixed while the other steps). In plain math, on D's logits:
+
+    D loss:  softplus(-l(x)) + softplus(l(G(z)))          = -log D(x) - log(1 - D(G(z)))
+    G loss:  softplus(-l(G(z)))   (non-saturating)        = -log D(G(z))
+         or  -softplus(l(G(z)))   (minimax, --objective)  =  log(1 - D(G(z)))
+
+each averaged over the minibatch. At the optimum of D for a fixed G, D(x) = p_data / (p_data +
+p_G), and G's minimax loss becomes 2 JSD(p_data || p_G) - log 4: G is fitting the data in
+Jensen-Shannon divergence.
+
+The networks depend on the data:
+
+- **2-D points** (`ring8`, `grid25`, ...): the mode-collapse set-up of Metz et al. 2017: MLPs
+  with `hidden` ReLU units per layer, a linear output for G.
+- **Images** (MNIST, 8x8 digits): G is z -> 1200 -> 1200 -> pixels with ReLU and a sigmoid
+  output, as in Goodfellow et al.'s MNIST model; D is pixels -> 1024 -> 512 -> 256 -> 1 with
+  LeakyReLU(0.2) and dropout, a common stand-in for their maxout D (tinygen has no maxout).
+
+Settings measured on MNIST are in the README; the Parzen protocol is `tinygen eval`'s.
+
+Read next: `dcgan.py`, which swaps in convolutional networks and keeps everything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import tinygen as tg
+from tinygen import nn
+from tinygen.models import adversarial
+from tinygen.models.adversarial import Adversarial, d_loss_bce, d_stats, g_loss_bce
+from tinygen.models.health import class_probe, mode_probe
+from tinygen.models.nets import mlp
+
+POINT_SETS = ("ring8", "grid25", "spiral", "two_moons", "swiss_roll")
+
+
+@dataclass
+class Config(adversarial.Config):
+    dataset: str = "ring8"
+    epochs: int = 60
+    batch_size: int = 256
+    lr: float = 1e-3
+    lr_d: float = 1e-3
+    hidden: int = 128              # units per hidden layer of G and D, for 2-D points
+    g_hidden: int = 1200           # units per hidden layer of G, for images
+    d_hidden: int = 1024           # units in D's first hidden layer, for images (then 1/2, 1/4)
+    latent: int = 256              # size of z (Metz et al. use 256 for the 2-D mixtures)
+    dropout: float = 0.3           # dropout in D's hidden layers (images)
+    image_size: int = 28
+    channels: int = 1
+
+
+class GAN(Adversarial):
+    takes_points = True        # 2-D points get their own MLPs (DCGAN and cGAN: images only)
+    tanh_output = False        # G's images in [0, 1] (sigmoid); DCGAN's in [-1, 1] (tanh)
+
+    def __init__(self, cfg: Config):
+        self.points = cfg.dataset in POINT_SETS
+        self.image_shape = None if self.points else (cfg.channels, cfg.image_size,
+                                                     cfg.image_size)
+        super().__init__(cfg, *self.networks(cfg))
+        self._probe_z = np.random.default_rng(cfg.seed + 1).standard_normal(
+            (2500 if self.points else 1000, cfg.latent)).astype(np.float32)
+        self._classifier = None
+
+    def networks(self, cfg, extra: int = 0):
+        """(G, D); `extra` inputs are added to both (the one-hot label of the cGAN)."""
+        if self.points:
+            h = cfg.hidden
+            return mlp([cfg.latent + extra, h, h, 2]), mlp([2 + extra, h, h, 1])
+        d = int(np.prod(self.image_shape))
+        g, h = cfg.g_hidden, cfg.d_hidden
+        G = mlp([cfg.latent + extra, g, g, d], final=nn.Sigmoid)
+        D = nn.Sequential(nn.Linear(d + extra, h), nn.LeakyReLU(0.2), nn.Dropout(cfg.dropout),
+                          nn.Linear(h, h // 2), nn.LeakyReLU(0.2), nn.Dropout(cfg.dropout),
+                          nn.Linear(h // 2, h // 4), nn.LeakyReLU(0.2), nn.Dropout(cfg.dropout),
+                          nn.Linear(h // 4, 1))
+        return G, D
+
+    def fake(self, batch):
+        """G(z) for a batch of the data's size: points (N, 2) or images (N, C, H, W)."""
+        return self.to_data(self.G(self.noise(len(batch[0]))))
+
+    def real(self, batch):
+        """The real examples as D sees them: images in G's output range."""
+        return 2 * batch[0] - 1 if self.tanh_output else batch[0]
+
+    def to_data(self, out):
+        return out if self.points else out.reshape(-1, *self.image_shape)
+
+    def logits(self, x):
+        """D's logit per example, (N,)."""
+        return self.D(x.flatten(1)).reshape(-1)
+
+    # ---------------------------------------------------------------- train discriminator
+    def d_loss(self, batch, fake):
+        real_logits, fake_logits = self.logits(self.real(batch)), self.logits(fake)
+        loss = d_loss_bce(real_logits, fake_logits)   # -E log D(x) - E log(1 - D(G(z)))
+        return loss, d_stats(real_logits, fake_logits)
+
+    # ---------------------------------------------------------------- train generator
+    def g_loss(self, batch):
+        fake_logits = self.logits(self.fake(batch))
+        return g_loss_bce(fake_logits, self.cfg.objective), {}   # -E log D(G(z)), or minimax
+
+    # -- sampling and the health probe ---------------------------------------------------
+    def generate(self, z) -> np.ndarray:
+        """G's output for given noise (N, latent): points, or images in [0, 1]."""
+        with tg.no_grad():
+            out = self.to_data(self.G(tg.tensor(np.asarray(z, np.float32)))).data
+        return (out + 1) / 2 if self.tanh_output else out
+
+    def probe(self) -> dict:
+        """Diversity of samples from one fixed batch of noise (see `health.py`)."""
+        was_training = self.training
+        self.eval()
+        try:
+            samples = self.probe_samples(self._probe_z)
+        finally:
+            self.train(was_training)
+        if self.cfg.dataset in ("ring8", "grid25"):
+            return mode_probe(samples, self.cfg.dataset)
+        if self.cfg.dataset == "mnist" and self._load_classifier():
+            return class_probe(samples, self._classifier)
+        return {}
+
+    def probe_samples(self, z) -> np.ndarray:
+        return self.generate(z)
+
+    def progress_samples(self, n: int) -> np.ndarray:
+        """After each epoch: samples from the first n of the probe's fixed noise vectors."""
+        return self.probe_samples(self._probe_z[:n])
+
+    def _load_classifier(self):
+        if self._classifier is None:
+            from tinygen.metrics import mnist_classifier
+            try:
+                self._classifier = mnist_classifier(verbose=False)
+            except (OSError, ValueError):
+                self._classifier = False          # no MNIST here: no class probe
+        return self._classifier
