@@ -17,8 +17,6 @@ can count what G learned: a mode is covered when at least 20 of 2,500 samples la
 
 import time
 
-import numpy as np
-
 from tinygen import demo, plotting
 from tinygen.data import toy
 from tinygen.metrics import mode_metrics

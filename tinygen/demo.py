@@ -16,7 +16,6 @@ from tinygen.data import DataLoader
 from tinygen.data.datasets import load_dataset
 from tinygen.train import CHECKPOINT, fit
 
-
 DATASET_HELP = {"digits": "8x8, bundled, no download", "mnist": "28x28",
                 "ring8": "8 Gaussians on a circle", "grid25": "5x5 grid of Gaussians"}
 
