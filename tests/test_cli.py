@@ -82,3 +82,44 @@ def test_vae_train_sample_eval_report(tmp_path, capsys):
     table = (runs / "report.md").read_text()
     assert "| vae | vae | digits | loss |" in table
     assert (runs / "report.png").exists()
+
+
+def test_gan_on_ring8_train_eval_sample(tmp_path, capsys):
+    out = tmp_path / "gan"
+    assert main(["train", "gan", "--dataset", "ring8", "--epochs", "1", "--out", str(out),
+                 "--quiet"]) == 0
+    assert (out / "health.png").exists()
+    assert main(["eval", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_modes"] == 8
+    assert 0 <= metrics["modes"] <= metrics["modes_any"] <= 8     # >= 20 samples vs >= 1
+    assert main(["sample", str(out)]) == 0
+    assert main(["sample", str(out), "--kind", "interpolate"]) == 1   # points: scatter only
+
+
+def test_cgan_samples_styles_and_interpolations(tmp_path):
+    out = tmp_path / "cgan"
+    assert main(["train", "cgan", "--dataset", "digits", "--max-steps", "3", "--out", str(out),
+                 "--quiet", "--width", "4"]) == 0
+    for kind in ["samples", "styles", "interpolate"]:
+        assert main(["sample", str(out), "--kind", kind]) == 0
+        assert (out / f"{kind}.png").stat().st_size > 0
+    assert main(["sample", str(out), "--kind", "reconstructions"]) == 1   # no encoder
+    assert main(["sample", str(out), "--kind", "arithmetic"]) == 1        # conditional
+
+
+@pytest.mark.parametrize("model", ["dcgan", "cgan", "vae"])
+def test_image_models_refuse_points_in_one_line(tmp_path, model, capsys):
+    assert main(["train", model, "--dataset", "ring8", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tinygen: error: ") and "\n" not in err
+    assert "2-D points" in err and "gan" in err
+    assert not (tmp_path / "x").exists()                 # no empty run folder left behind
+
+
+def test_gan_help_names_the_toy_datasets(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "gan", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in ["ring8", "grid25", "--objective", "--d-steps", "--lr-d", "--beta1-d"]:
+        assert name in text

@@ -23,6 +23,10 @@ def load(name):
     ("cvae", ["styles.png", "samples.png", "transfer.png"]),
     ("ae", ["reconstructions.png"]),
     ("dae", ["denoise_salt_pepper.png"]),
+    ("gan", ["samples.png", "run/health.png"]),
+    ("dcgan", ["progress.png", "samples.png", "interpolations.png", "run/health.png"]),
+    ("cgan", ["classes.png", "run/health.png"]),
+    ("mode_collapse", ["lab_ring8.png"]),
 ])
 def test_demo_smoke_mode_writes_its_figures(name, figures, tmp_path, capsys):
     load(name).main(["--smoke", "--out", str(tmp_path)])
@@ -40,5 +44,6 @@ def test_autodiff_tour_prints_the_graph_and_passes_gradcheck(capsys):
 
 
 def test_every_demo_is_tested():
-    tested = {"vae", "cvae", "ae", "dae", "autodiff_tour"}
+    tested = {"vae", "cvae", "ae", "dae", "gan", "dcgan", "cgan", "mode_collapse",
+              "autodiff_tour"}
     assert {p.stem for p in DEMOS.glob("*.py")} == tested

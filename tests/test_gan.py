@@ -312,3 +312,30 @@ def test_stray_samples_do_not_count_as_covered_modes():
     points = np.concatenate([np.repeat(mixture.centers[:1], 2493, axis=0), mixture.centers[1:]])
     m = _mode_metrics(points.astype(np.float32), "ring8")
     assert (m["modes"], m["modes_any"]) == (1, 8)
+
+
+def test_noise_interpolations_and_arithmetic_write_labelled_figures(tmp_path):
+    from tinygen import latent
+    model = build("dcgan")
+    path = latent.save_noise_interpolations(model, tmp_path / "interp.png", steps=5, pairs=2)
+    assert path.stat().st_size > 0
+
+    def classify(images):                     # stands in for the MNIST classifier
+        return np.argsort(np.argsort(images.mean(axis=(1, 2, 3)))) * 3 // len(images)
+
+    path = latent.save_noise_arithmetic(model, tmp_path / "arith.png", classify, n=60)
+    assert path.stat().st_size > 0
+    with pytest.raises(ValueError, match="conditional"):
+        latent.save_noise_arithmetic(build("cgan-mlp"), tmp_path / "x.png", classify)
+
+
+def test_slerp_keeps_the_norm_of_typical_noise():
+    from tinygen import latent
+    rng = np.random.default_rng(0)
+    z0, z1 = rng.standard_normal(100), rng.standard_normal(100)
+    mid_slerp = latent.interpolate(z0, z1, 3, "slerp")[1]
+    mid_lerp = latent.interpolate(z0, z1, 3, "linear")[1]
+    # Two independent 100-D Gaussians are nearly orthogonal: the straight line's midpoint has
+    # norm about |z| / sqrt(2), far inside the shell where the prior's mass lies.
+    assert np.linalg.norm(mid_slerp) == pytest.approx(np.linalg.norm(z0), rel=0.1)
+    assert np.linalg.norm(mid_lerp) < 0.8 * np.linalg.norm(z0)

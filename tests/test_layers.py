@@ -328,6 +328,28 @@ def test_batch_norm_eval_gradcheck(shape, seed):
     tg.gradcheck(lambda x, w, b: F.batch_norm(x, mean, var, w, b, training=False), x, w, b)
 
 
+@SETTINGS
+@given(shape=batch_shapes(), seed=seeds, dtype=st.sampled_from([np.float32, np.float64]))
+def test_fused_batch_norm_equals_its_composed_twin(shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    x = tg.tensor((3 * rng.standard_normal(shape) + 1).astype(dtype), requires_grad=True)
+    w, b = (tg.tensor(rng.standard_normal(shape[1]).astype(dtype), requires_grad=True)
+            for _ in range(2))
+    g = rng.standard_normal(shape).astype(dtype)
+    results = []
+    for fn in (lambda: F.batch_norm(x, None, None, w, b, training=True),
+               lambda: F.batch_norm_composed(x, w, b)):
+        for t in (x, w, b):
+            t.grad = None
+        y = fn()
+        y.backward(g)
+        results.append([y.data, x.grad, w.grad, b.grad])
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for fused, composed in zip(*results, strict=True):
+        assert fused.dtype == composed.dtype
+        np.testing.assert_allclose(fused, composed, rtol=tol, atol=tol)
+
+
 def test_batch_norm_updates_running_stats_with_the_unbiased_variance():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((4, 3, 2, 5)) * [[[[1.0]], [[2.0]], [[0.5]]]] + 3.0

@@ -262,6 +262,14 @@ def linear_inputs(draw):
 
 
 @st.composite
+def batch_norm_inputs(draw):
+    """x (N, C[, L[, W]]) with distinct entries (so no channel has zero variance), w, b (C,)."""
+    c = draw(st.integers(1, 3))
+    shape = (draw(st.integers(2, 3)), c, *draw(st.lists(st.integers(1, 3), max_size=2)))
+    return (draw(distinct_arrays(shape))[0], draw(arrays((c,))), draw(arrays((c,)))), {}
+
+
+@st.composite
 def conv_inputs(draw, transpose=False):
     """Small NCHW input and weight; stride, padding, dilation (and output_padding) drawn so
     that every output size is at least 1."""
@@ -419,6 +427,8 @@ CASES = [
     Case("max_pool2d", lambda x, k, s, p: F.max_pool2d(x, k, s, p), pool_inputs(distinct=True)),
     Case("avg_pool2d", lambda x, k, s, p: F.avg_pool2d(x, k, s, p), pool_inputs()),
     Case("binary_cross_entropy", F.binary_cross_entropy, bce_inputs()),
+    Case("batch_norm_train", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+         batch_norm_inputs()),
 ]
 
 

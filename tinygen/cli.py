@@ -287,6 +287,8 @@ def _sample_from_noise(model, cfg, args, path):
         "styles": lambda: latent.save_styles(model, path),
         "manifold": lambda: latent.save_manifold(model, path),
     }
+    if getattr(model, "points", False):        # a GAN of 2-D points: only a scatter
+        tools = {"samples": tools["samples"]}
     if args.kind not in tools:
         print(f"cannot draw {args.kind!r} for {type(model).__name__}: it has no encoder, so "
               f"it has no codes of real images; choose from {', '.join(tools)}",

@@ -36,6 +36,7 @@ PAPER = {
     ("classifier", "acc"): (0.9905, "LeNet-5, LeCun et al. 1998 (0.95% error)"),
     ("vae", "loss"): (105.6, "pytorch/examples VAE, public re-run, 10 epochs"),
     ("gan", "parzen"): (225.0, "Goodfellow et al. 2014, Table 1"),
+    ("cgan", "parzen"): (132.0, "Mirza & Osindero 2014, Table 1"),
 }
 N_SAMPLES = 10_000
 
@@ -72,6 +73,8 @@ def evaluate_run(run_dir, data_dir=None, n_samples: int = N_SAMPLES, log=print) 
     samples = _samples(model, n_samples, cfg.seed)
     if samples is not None and cfg.dataset == "mnist":
         results.update(_image_metrics(samples, data_dir, log))
+        if getattr(model, "n_conditions", 0):
+            results.update(_conditional_metrics(samples, data_dir, log))
     elif samples is not None and cfg.dataset in ("ring8", "grid25"):
         results.update(_mode_metrics(samples, cfg.dataset))
     results["train_seconds"] = training_seconds(run_dir)
@@ -112,6 +115,35 @@ def _image_metrics(samples, data_dir, log) -> dict:
                parzen_sigma=float(p["sigma"]))
     log(f"  Parzen in {time.perf_counter() - start:.0f}s: {p['mean']:.1f} +- {p['se']:.1f} "
         f"(sigma {p['sigma']:.3f})")
+    return out
+
+
+def _conditional_metrics(samples, data_dir, log) -> dict:
+    """For class-conditional samples (labels cycling 0..9, as `sample(n)` draws them): how often
+    the MNIST classifier agrees with the requested label, and each class's FID against the
+    real test images of that class (is every class diverse, or one image drawn many times?)."""
+    from tinygen.metrics import (
+        feature_stats,
+        frechet_distance,
+        mnist_classifier,
+        real_test_features,
+    )
+
+    classifier = mnist_classifier(data_dir=data_dir)
+    requested = np.arange(len(samples)) % 10
+    agree = classifier.predict(samples).argmax(axis=1) == requested
+    _, yt = load_dataset("mnist", "test", data_dir=data_dir)
+    real = real_test_features(classifier, data_dir=data_dir)["features"]
+    fake = classifier.features(samples)
+    out = {"label_agreement": float(agree.mean())}
+    for c in range(10):
+        out[f"label_agreement_{c}"] = float(agree[requested == c].mean())
+        out[f"fid_class_{c}"] = frechet_distance(*feature_stats(fake[requested == c]),
+                                                 *feature_stats(real[yt == c]))
+    fids = [out[f"fid_class_{c}"] for c in range(10)]
+    out.update(fid_class_mean=float(np.mean(fids)), fid_class_max=float(np.max(fids)))
+    log(f"  classifier agrees with the requested label on {100 * agree.mean():.2f}%; "
+        f"per-class FID {', '.join(f'{f:.1f}' for f in fids)}")
     return out
 
 
@@ -173,7 +205,8 @@ def write_report(run_dirs, out_dir, n_show: int = 16) -> tuple[Path, Path]:
 # Numbers shown next to their main metric rather than on rows of their own.
 COMPANIONS = {"kid_mean": ("kid_se", "±"), "is_mean": ("is_std", "±"),
               "parzen": ("parzen_se", "±")}
-SECONDARY = {"train_seconds", "kid_se", "is_std", "parzen_se", "parzen_sigma",
+SECONDARY = {"train_seconds", "kid_se", "is_std", "parzen_se", "parzen_sigma", "n_modes",
+             *(f"label_agreement_{c}" for c in range(10)), *(f"fid_class_{c}" for c in range(10)),
              "class_entropy"}
 
 

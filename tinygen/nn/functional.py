@@ -327,11 +327,14 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     Training uses the batch's statistics and updates the running ones in place, with the
     unbiased variance as PyTorch does: running = (1 - momentum) running + momentum batch.
     Evaluation uses the running statistics.
+
+    In training, an affine batch norm runs as one primitive (`batch_norm_train_p`, with the
+    closed-form VJP); `batch_norm_composed` is the same computation as a chain of engine ops,
+    kept as its reference twin (the tests hold the two equal).
     """
     if x.ndim not in (2, 3, 4):
         raise ValueError(f"batch_norm: expected (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
-    axes = (0,) + tuple(range(2, x.ndim))
-    shape = (1, -1) + (1,) * (x.ndim - 2)
+    axes, shape = _channel_axes(x)
     if not training:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
@@ -342,11 +345,61 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if count < 2:
         raise ValueError(f"batch_norm: training needs more than one value per channel, got "
                          f"input shape {x.shape}")
-    y, mean, var = _normalize(x, axes, eps)
+    mean = x.data.mean(axis=axes, keepdims=True)
+    var = np.square(x.data - mean).mean(axis=axes, keepdims=True)  # biased, as in the papers
+    if weight is not None and bias is not None:
+        y = batch_norm_train_p(x, weight, bias, mean=mean, var=var, eps=eps)
+    else:
+        y = _affine((x - mean) / np.sqrt(var + eps), weight, bias, shape)
     if running_mean is not None:
-        _ema_update(running_mean, mean.data.reshape(-1), momentum)
+        _ema_update(running_mean, mean.reshape(-1), momentum)
     if running_var is not None:
-        _ema_update(running_var, var.data.reshape(-1) * count / (count - 1), momentum)
+        _ema_update(running_var, var.reshape(-1) * count / (count - 1), momentum)
+    return y
+
+
+def _channel_axes(x):
+    """The axes batch norm reduces over, and the shape that broadcasts a (C,) vector."""
+    return (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
+
+
+def batch_norm_train_fwd(x, w, b, *, mean, var, eps):
+    # y = (x - mean) / sqrt(var + eps) * w + b, folded into one scale and one shift per
+    # channel, so the big array is read once and written once.
+    _, shape = _channel_axes(x)
+    scale = w.reshape(shape) / np.sqrt(var + eps)
+    return x * scale + (b.reshape(shape) - mean * scale)
+
+
+def batch_norm_train_vjp(needs, g, out, x, w, b, *, mean, var, eps):
+    # With xhat = (x - mean) inv, inv = 1/sqrt(var + eps), and M values per channel:
+    #   dL/db = sum g,   dL/dw = sum g xhat,
+    #   dL/dx = w inv (g - (dL/db)/M - xhat (dL/dw)/M)      (the mean and the variance both
+    #   depend on x; these are their two correction terms, summed over the channel)
+    axes, shape = _channel_axes(x)
+    m = x.size // x.shape[1]
+    inv = 1 / np.sqrt(var + eps)
+    xc = x - mean
+    gb = g.sum(axis=axes, keepdims=True)
+    gw = (g * xc).sum(axis=axes, keepdims=True) * inv
+    gx = None
+    if needs[0]:
+        xc *= inv * gw / m                    # xhat (dL/dw) / M, in place
+        gx = g - xc
+        gx -= gb / m
+        gx *= w.reshape(shape) * inv
+    return gx, gw.reshape(w.shape), gb.reshape(b.shape)
+
+
+batch_norm_train_p = primitive("batch_norm_train", batch_norm_train_fwd,
+                               joint_vjp=batch_norm_train_vjp)
+
+
+def batch_norm_composed(x, weight=None, bias=None, eps=1e-5):
+    """Training-mode batch norm as engine ops (mean, variance, division): the readable twin of
+    `batch_norm_train_p`, whose gradient the engine derives by itself."""
+    axes, shape = _channel_axes(x)
+    y, _, _ = _normalize(x, axes, eps)
     return _affine(y, weight, bias, shape)
 
 
