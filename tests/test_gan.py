@@ -339,3 +339,43 @@ def test_slerp_keeps_the_norm_of_typical_noise():
     # norm about |z| / sqrt(2), far inside the shell where the prior's mass lies.
     assert np.linalg.norm(mid_slerp) == pytest.approx(np.linalg.norm(z0), rel=0.1)
     assert np.linalg.norm(mid_lerp) < 0.8 * np.linalg.norm(z0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Minibatch discrimination (Salimans et al. 2016, Section 3.2).
+
+
+@pytest.mark.parametrize("n, a, b, c", [(1, 3, 2, 2), (5, 4, 3, 2), (7, 2, 1, 3)])
+def test_minibatch_discrimination_gradient_and_definition(n, a, b, c):
+    from tinygen.models.improved import MinibatchDiscrimination
+    tg.manual_seed(n)
+    layer = MinibatchDiscrimination(a, b, c)
+    layer.T.data = layer.T.data.astype(np.float64)
+    f = tg.tensor(np.random.default_rng(n).standard_normal((n, a)), requires_grad=True)
+    assert tg.gradcheck(lambda f: layer(f), f)
+    assert tg.gradcheck_module(layer, lambda: layer(f).sum())
+    # o(x_i)_b = sum_j exp(-|M_ib - M_jb|_1), straight from the definition.
+    M = (f.data @ layer.T.data).reshape(n, b, c)
+    o = np.exp(-np.abs(M[:, None] - M[None, :]).sum(-1)).sum(1)
+    out = layer(f).data
+    np.testing.assert_allclose(out[:, :a], f.data)
+    np.testing.assert_allclose(out[:, a:], o, rtol=1e-12)
+
+
+def test_minibatch_discrimination_sees_a_collapsed_batch():
+    from tinygen.models.improved import MinibatchDiscrimination
+    tg.manual_seed(0)
+    layer = MinibatchDiscrimination(4, 6, 3)
+    spread = tg.tensor(np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32))
+    collapsed = tg.tensor(np.repeat(spread.data[:1], 8, axis=0))
+    assert np.allclose(layer(collapsed).data[:, 4:], 8.0)        # every pair identical
+    assert (layer(spread).data[:, 4:] < 8.0).all()
+
+
+def test_minibatch_discrimination_off_gives_the_plain_gan():
+    plain, switched_off = build("gan-points"), build("gan-points", minibatch_kernels=0)
+    assert_bitwise(state(plain), state(switched_off))
+    with_mbd = build("gan-points", minibatch_kernels=4)
+    real = batch("gan-points", n=8)
+    tg.manual_seed(2)
+    assert with_mbd.d_loss(real, with_mbd.fake(real))[0].item() > 0

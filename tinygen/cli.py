@@ -86,7 +86,8 @@ def _parser():
     bench = sub.add_parser("bench", help="run a benchmark script from benchmarks/",
                            description="Runs benchmarks/bench_NAME.py from the source checkout "
                            "and prints its table.")
-    bench.add_argument("name", choices=["engine", "kernels", "layers"], help="which benchmark")
+    bench.add_argument("name", choices=["engine", "kernels", "layers", "models"],
+                       help="which benchmark")
     bench.add_argument("--quick", action="store_true", help="fewer repeats")
     bench.set_defaults(run=_bench)
 

@@ -37,9 +37,11 @@ import numpy as np
 
 import tinygen as tg
 from tinygen import nn
+from tinygen.autograd import default_generator
 from tinygen.models import adversarial
 from tinygen.models.adversarial import Adversarial, d_loss_bce, d_stats, g_loss_bce
 from tinygen.models.health import class_probe, mode_probe
+from tinygen.models.improved import MinibatchDiscrimination
 from tinygen.models.nets import mlp
 
 POINT_SETS = ("ring8", "grid25", "spiral", "two_moons", "swiss_roll")
@@ -57,6 +59,8 @@ class Config(adversarial.Config):
     d_hidden: int = 1024           # units in D's first hidden layer, for images (then 1/2, 1/4)
     latent: int = 256              # size of z (Metz et al. use 256 for the 2-D mixtures)
     dropout: float = 0.3           # dropout in D's hidden layers (images)
+    minibatch_kernels: int = 0     # B kernels of minibatch discrimination in D (0: off)
+    minibatch_dims: int = 5        # C, the size of each kernel's rows
     image_size: int = 28
     channels: int = 1
 
@@ -77,8 +81,11 @@ class GAN(Adversarial):
     def networks(self, cfg, extra: int = 0):
         """(G, D); `extra` inputs are added to both (the one-hot label of the cGAN)."""
         if self.points:
-            h = cfg.hidden
-            return mlp([cfg.latent + extra, h, h, 2]), mlp([2 + extra, h, h, 1])
+            h, b = cfg.hidden, cfg.minibatch_kernels
+            D = mlp([2 + extra, h, h], final=nn.ReLU)
+            if b:                           # D's last layer also sees the batch's o(x)
+                D = nn.Sequential(*D, MinibatchDiscrimination(h, b, cfg.minibatch_dims))
+            return mlp([cfg.latent + extra, h, h, 2]), nn.Sequential(*D, nn.Linear(h + b, 1))
         d = int(np.prod(self.image_shape))
         g, h = cfg.g_hidden, cfg.d_hidden
         G = mlp([cfg.latent + extra, g, g, d], final=nn.Sigmoid)
@@ -143,10 +150,17 @@ class GAN(Adversarial):
         return self.probe_samples(self._probe_z[:n])
 
     def _load_classifier(self):
+        """The metrics classifier, once. Building it draws initial weights from tinygen's
+        global generator (and training it, if it is not cached yet, reseeds it), so the
+        generator's state is put back: the training run must see the same random numbers
+        whether or not, and whenever, the probe loaded it (bitwise resume depends on it)."""
         if self._classifier is None:
             from tinygen.metrics import mnist_classifier
+            rng = default_generator().bit_generator.state
             try:
-                self._classifier = mnist_classifier(verbose=False)
+                self._classifier = mnist_classifier()
             except (OSError, ValueError):
                 self._classifier = False          # no MNIST here: no class probe
+            finally:
+                default_generator().bit_generator.state = rng
         return self._classifier

@@ -1,0 +1,311 @@
+"""Whole training steps: each model's own `train_step` against the same step in PyTorch.
+
+    python benchmarks/bench_models.py                   # every model, about 5 minutes
+    python benchmarks/bench_models.py --models dcgan gan --quick
+    python benchmarks/bench_models.py --memory-only     # peak RSS and cold first steps only
+
+For every model with a CPU-sized default it builds the model from its `Config` (MNIST-shaped
+batches of random images), copies its networks into PyTorch layer by layer (`to_torch`: the
+same layers, weights and layouts), and times one optimisation step of each:
+
+- tinygen: `model.train_step(batch)`, exactly what `tinygen train` runs;
+- PyTorch: the same algorithm written in the benchmark (`TORCH_STEPS`): same networks, batch,
+  losses and optimizer (Adam with the model's betas), same number of forward and backward
+  passes. For the GANs that is a D step on a real and a detached fake batch, then a G step
+  on fresh noise.
+
+Timing: contenders alternate in blocks after a pause and a timed warm-up
+(`common.interleaved_medians`), the median of each is reported with the spread of the block
+medians, and images/s is batch / median. Two more columns come from fresh processes, one per
+model: the peak resident memory of 20 training steps, and the first step's time with an empty
+Numba cache (compilation included), apart from the rest. Run it on an idle machine: another
+job on these 2 cores changes the ratios by 10x.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from common import fmt, interleaved_medians, machine, markdown_table, save, try_torch
+
+import tinygen as tg
+from tinygen import models, nn
+
+MODELS = ["dcgan", "gan", "cgan", "vae", "cvae", "ae", "classifier"]
+# The CPU-sized MNIST configuration each model is benchmarked in (its README command's).
+SETTINGS = {
+    "dcgan": {"dataset": "mnist"},
+    "gan": {"dataset": "mnist", "batch_size": 100, "latent": 100},
+    "cgan": {"dataset": "mnist", "arch": "mlp", "batch_size": 100},
+    "vae": {"dataset": "mnist"},
+    "cvae": {"dataset": "mnist"},
+    "ae": {"dataset": "mnist"},
+    "classifier": {"dataset": "mnist"},
+}
+
+
+def build(name):
+    module = models.REGISTRY[name][0]
+    cfg = module.Config(**SETTINGS[name])
+    tg.manual_seed(0)
+    return models.build(name, cfg), cfg
+
+
+def batch_for(cfg, rng):
+    x = (rng.random((cfg.batch_size, 1, 28, 28)) < 0.2).astype(np.float32)
+    return x, rng.integers(0, 10, cfg.batch_size)
+
+
+# ----------------------------------------------------------------------------------------------
+# Networks copied into PyTorch, layer by layer.
+
+
+def to_torch(torch, module):
+    """The PyTorch twin of a tinygen Sequential (or single layer), with copied weights."""
+    tnn = torch.nn
+    if isinstance(module, nn.Sequential):
+        return tnn.Sequential(*(to_torch(torch, m) for m in module))
+    simple = {nn.ReLU: tnn.ReLU, nn.Tanh: tnn.Tanh, nn.Sigmoid: tnn.Sigmoid,
+              nn.Flatten: tnn.Flatten}
+    if type(module) in simple:
+        return simple[type(module)]()
+    if isinstance(module, nn.LeakyReLU):
+        return tnn.LeakyReLU(module.kwargs["negative_slope"])
+    if isinstance(module, nn.Dropout):
+        return tnn.Dropout(module.p)
+    if isinstance(module, nn.Unflatten):
+        return tnn.Unflatten(module.dim, module.unflattened_size)
+    if isinstance(module, nn.MaxPool2d):
+        return tnn.MaxPool2d(module.kernel_size, module.stride, module.padding)
+    if isinstance(module, nn.Linear):
+        twin = tnn.Linear(*module.weight.shape[::-1], bias=module.bias is not None)
+    elif isinstance(module, nn.Conv2d):
+        twin = tnn.Conv2d(module.weight.shape[1], module.weight.shape[0],
+                          module.weight.shape[2:], module.stride, module.padding)
+    elif isinstance(module, nn.ConvTranspose2d):
+        twin = tnn.ConvTranspose2d(module.weight.shape[0], module.weight.shape[1],
+                                   module.weight.shape[2:], module.stride, module.padding)
+    elif isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+        kind = tnn.BatchNorm1d if isinstance(module, nn.BatchNorm1d) else tnn.BatchNorm2d
+        twin = kind(module.num_features, module.eps, module.momentum)
+    else:
+        raise TypeError(f"to_torch: no PyTorch twin for {type(module).__name__}")
+    with torch.no_grad():
+        twin.weight.copy_(torch.from_numpy(module.weight.data))
+        if module.bias is not None:
+            twin.bias.copy_(torch.from_numpy(module.bias.data))
+    return twin
+
+
+def adam(torch, params, opt):
+    group = opt.param_groups[0]
+    return torch.optim.Adam(params, lr=group["lr"], betas=group["betas"], eps=group["eps"])
+
+
+# ----------------------------------------------------------------------------------------------
+# The same steps in PyTorch. Each factory returns a function of no arguments: one step.
+
+
+def torch_gan(torch, model, cfg, x, y):
+    F = torch.nn.functional
+    G, D = to_torch(torch, model.G), to_torch(torch, model.D)
+    opt_G, opt_D = adam(torch, G.parameters(), model.opt_G), adam(torch, D.parameters(),
+                                                                 model.opt_D)
+    real = torch.from_numpy(2 * x - 1 if model.tanh_output else x)
+    onehot = torch.eye(10)[torch.from_numpy(y)]
+    cond = getattr(model, "n_conditions", 0)
+    conv = cfg.dataset == "mnist" and type(model).__name__ == "DCGAN"
+
+    def g(z):
+        out = G(torch.cat([z, onehot], 1) if cond else z)
+        return out if conv else out.reshape(-1, 1, 28, 28)
+
+    def d(images):
+        flat = images if conv else images.flatten(1)
+        return D(torch.cat([flat, onehot], 1) if cond else flat).reshape(-1)
+
+    def step():
+        with torch.no_grad():                                   # D step on G(z).detach()
+            fake = g(torch.randn(len(x), cfg.latent))
+        loss_d = F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
+        opt_D.zero_grad()
+        loss_d.backward()
+        opt_D.step()
+        for p in D.parameters():                                # D held fixed in the G step
+            p.requires_grad_(False)
+        loss_g = F.softplus(-d(g(torch.randn(len(x), cfg.latent)))).mean()
+        opt_G.zero_grad()
+        loss_g.backward()
+        opt_G.step()
+        for p in D.parameters():
+            p.requires_grad_(True)
+    return step
+
+
+def torch_vae(torch, model, cfg, x, y):
+    F = torch.nn.functional
+    enc, dec = to_torch(torch, model.encoder), to_torch(torch, model.decoder)
+    opt = adam(torch, list(enc.parameters()) + list(dec.parameters()), model.opt)
+    xt = torch.from_numpy(x)
+    cond = getattr(model, "n_conditions", 0)
+    c = torch.eye(10)[torch.from_numpy(y)]
+
+    def step():
+        h = torch.cat([xt.flatten(1), c], 1) if cond else xt.flatten(1)
+        mu, logvar = enc(h).chunk(2, dim=1)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        logits = dec(torch.cat([z, c], 1) if cond else z)
+        recon = F.binary_cross_entropy_with_logits(logits, xt.flatten(1),
+                                                   reduction="none").sum(1).mean()
+        kl = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(1)).mean()
+        loss = recon + kl
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
+def torch_ae(torch, model, cfg, x, y):
+    F = torch.nn.functional
+    enc, dec = to_torch(torch, model.encoder), to_torch(torch, model.decoder)
+    opt = adam(torch, list(enc.parameters()) + list(dec.parameters()), model.opt)
+    xt = torch.from_numpy(x)
+
+    def step():
+        logits = dec(enc(xt.flatten(1)))
+        loss = F.binary_cross_entropy_with_logits(logits, xt.flatten(1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
+def torch_classifier(torch, model, cfg, x, y):
+    from tinygen.models.classifier import PIXEL_MEAN, PIXEL_STD
+    F = torch.nn.functional
+    net = model.net
+    conv, fc, out = to_torch(torch, net.conv), to_torch(torch, net.fc), to_torch(torch, net.out)
+    drop = torch.nn.Dropout(net.drop.p)
+    params = [*conv.parameters(), *fc.parameters(), *out.parameters()]
+    opt = adam(torch, params, model.opt)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        logits = out(drop(torch.relu(fc(conv((xt - PIXEL_MEAN) / PIXEL_STD)))))
+        loss = F.cross_entropy(logits, yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
+TORCH_STEPS = {"dcgan": torch_gan, "gan": torch_gan, "cgan": torch_gan, "vae": torch_vae,
+               "cvae": torch_vae, "ae": torch_ae, "classifier": torch_classifier}
+
+
+# ----------------------------------------------------------------------------------------------
+# Fresh processes: peak memory and the cold first step.
+
+CHILD = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, {bench!r})
+import numpy as np
+from bench_models import batch_for, build
+import tinygen as tg
+model, cfg = build({name!r})
+x, y = batch_for(cfg, np.random.default_rng(0))
+batch = (tg.tensor(x), tg.tensor(y))
+t1 = time.perf_counter()
+model.train_step(batch)
+t2 = time.perf_counter()
+for _ in range({steps}):
+    model.train_step(batch)
+print(json.dumps({{"import_build_s": t1 - t0, "first_step_s": t2 - t1, "total_s": t2 - t0,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def fresh_process(name, steps, cache_dir=None) -> dict:
+    env = dict(os.environ)
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = str(cache_dir)
+    code = CHILD.format(bench=str(Path(__file__).parent), name=name, steps=steps)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=600)
+    if done.returncode:
+        raise RuntimeError(f"{name}: child process failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
+    p.add_argument("--quick", action="store_true", help="fewer repeats")
+    p.add_argument("--memory-only", action="store_true", help="only the fresh-process columns")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch threads")
+    args = p.parse_args(argv)
+    torch = try_torch(args.threads)
+    info = machine()
+    rows, record = [], {}
+    for name in args.models:
+        model, cfg = build(name)
+        x, y = batch_for(cfg, np.random.default_rng(0))
+        batch = (tg.tensor(x), tg.tensor(y))
+        row = {"batch": cfg.batch_size}
+        if not args.memory_only:
+            fns = {"tinygen": lambda m=model, b=batch: m.train_step(b)}
+            if torch is not None:
+                fns["torch"] = TORCH_STEPS[name](torch, model, cfg, x, y)
+            repeats = 6 if args.quick else 24
+            block = 3 if args.quick else 6
+            med, samples = interleaved_medians(fns, repeats, warmup=2, block=block,
+                                               settle=0.3, warmup_s=0.3)
+            for k, v in med.items():
+                blocks = [np.median(samples[k][i:i + block])
+                          for i in range(0, len(samples[k]), block)]
+                row[f"{k}_ms"], row[f"{k}_spread"] = v, (min(blocks), max(blocks))
+        with tempfile.TemporaryDirectory() as cold:
+            first = fresh_process(name, steps=1, cache_dir=cold)   # empty Numba cache
+        warm = fresh_process(name, steps=20)                        # the usual cache
+        row.update(cold_first_step_s=first["first_step_s"], warm_first_step_s=warm["total_s"],
+                   peak_rss_mb=warm["peak_rss_mb"])
+        record[name] = row
+        rows.append(_row(name, row))
+        print(" | ".join(fmt(v) for v in rows[-1]), flush=True)
+    print(f"\n{info['cpu']}, {info['cores']} cores, load average {info['load_average']:.2f}; "
+          f"PyTorch {info.get('torch', 'not installed')} with {args.threads} threads\n")
+    print(markdown_table(["model", "batch", "tinygen ms", "torch ms", "tinygen / torch",
+                          "spread (block medians)", "img/s (tinygen)", "peak RSS MB",
+                          "first step, empty cache (s)", "import + first step, warm (s)"],
+                         rows))
+    save("bench_models", {"machine": info, "models": record})
+
+
+def _row(name, r):
+    tg_ms, th_ms = r.get("tinygen_ms"), r.get("torch_ms")
+    ratio = tg_ms / th_ms if tg_ms and th_ms else None
+    spread = "-"
+    if tg_ms is not None:
+        lo, hi = r["tinygen_spread"]
+        spread = f"{lo:.3g}-{hi:.3g}"
+        if th_ms is not None:
+            tlo, thi = r["torch_spread"]
+            spread += f" / {tlo:.3g}-{thi:.3g}"
+    ips = r["batch"] / tg_ms * 1e3 if tg_ms else None
+    return [name, r["batch"], tg_ms, th_ms, ratio, spread, ips, round(r["peak_rss_mb"]),
+            r["cold_first_step_s"], r["warm_first_step_s"]]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
