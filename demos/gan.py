@@ -25,14 +25,15 @@ from tinygen.models.health import plot_health
 
 
 def main(argv=None):
-    args = demo.parser(__doc__, "gan", "default 60 for ring8, 30 for mnist",
+    args = demo.parser(__doc__, "gan", "default 200 for ring8, 25 for mnist",
                        datasets=("ring8", "mnist")).parse_args(argv)
     (x, y), _ = demo.start("gan", args, argv)
     ring = args.dataset == "ring8"
-    cfg = Config(dataset=args.dataset, seed=args.seed, epochs=args.epochs or (60 if ring else 30))
-    if not ring:                      # Goodfellow et al.'s MNIST set-up (see the README)
-        cfg = Config(dataset="mnist", seed=args.seed, epochs=cfg.epochs, batch_size=100,
-                     lr=2e-4, lr_d=2e-4, latent=100)
+    if ring:                          # the model's defaults are the ring's settings
+        cfg = Config(dataset="ring8", seed=args.seed, epochs=args.epochs or 200)
+    else:                             # the README's MNIST command
+        cfg = Config(dataset="mnist", seed=args.seed, epochs=args.epochs or 25, batch_size=64,
+                     latent=100)
     print(f"training a GAN on {len(x)} {args.dataset} examples for {cfg.epochs} epochs")
     start = time.perf_counter()
     model = demo.train(GAN(cfg), x, y, args, "run", quiet=False)

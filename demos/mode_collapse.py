@@ -17,7 +17,7 @@ from tinygen.collapse import SETTINGS, run_setting, save_lab_figure
 
 
 def main(argv=None):
-    args = demo.parser(__doc__, "mode_collapse", "default: the gan model's (60)",
+    args = demo.parser(__doc__, "mode_collapse", "default: the gan model's (200)",
                        datasets=("ring8", "grid25")).parse_args(argv)
     demo.start("mode_collapse", args, argv)
     epochs = 1 if args.smoke else args.epochs

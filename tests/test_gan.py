@@ -16,11 +16,11 @@ from tinygen.train import fit
 # (module, model class, config overrides): every adversarial network family, kept tiny.
 MODELS = {
     "gan-points": (gan, gan.GAN, dict(dataset="ring8", hidden=8, latent=3)),
-    "gan-images": (gan, gan.GAN, dict(dataset="digits", image_size=8, latent=3, g_hidden=6,
+    "gan-images": (gan, gan.GAN, dict(dataset="digits", image_size=8, latent=3, g_hidden=16,
                                       d_hidden=8)),
     "dcgan": (dcgan, dcgan.DCGAN, dict(dataset="digits", image_size=8, latent=3, width=2)),
     "cgan-mlp": (cgan, cgan.CGAN, dict(dataset="digits", image_size=8, latent=3, arch="mlp",
-                                       g_hidden=6, d_hidden=8)),
+                                       g_hidden=16, d_hidden=8)),
     "cgan-dcgan": (cgan, cgan.CGAN, dict(dataset="digits", image_size=8, latent=3, width=2)),
 }
 
@@ -284,6 +284,18 @@ def test_samples_have_the_datas_shape_and_range(name):
         assert out.shape == (5, 2)
     else:
         assert out.shape == (5, 1, 8, 8) and out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_d_sees_real_data_in_gs_output_range(name):
+    model = build(name)
+    x = batch(name, n=4)
+    seen = model.real(x).data
+    if name == "gan-points":
+        assert np.array_equal(seen, x[0].data)                 # points are left as they are
+    else:
+        np.testing.assert_array_equal(seen, 2 * x[0].data - 1)  # [0, 1] -> tanh's [-1, 1]
+        assert model.sample(3).min() >= 0                      # and samples come back
 
 
 def test_cgan_draws_the_requested_labels_and_a_style_grid():

@@ -246,12 +246,12 @@ def _sample(args):
     model, cfg = _load_run(args.run_dir)
     tg.manual_seed(args.seed)
     path = args.out or args.run_dir / f"{args.kind}.png"
+    if not hasattr(model, "latent"):          # a GAN: no encoder, so its tools start from z
+        return _sample_from_noise(model, cfg, args, path)
     needs_data = args.kind in ("reconstructions", "scatter", "interpolate", "arithmetic")
     if needs_data:
         x, y = load_dataset(cfg.dataset, "test", data_dir=args.data_dir, seed=cfg.seed)
         x, y = x[:max(args.n, 500)], y[:max(args.n, 500)]
-    if not hasattr(model, "latent"):          # a GAN: no encoder, so its tools start from z
-        return _sample_from_noise(model, cfg, args, path)
     tools = {
         "samples": lambda: save_samples(model, path, args.n),
         "reconstructions": lambda: latent.save_reconstructions(model, x, path, y),

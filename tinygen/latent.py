@@ -202,5 +202,5 @@ def save_noise_arithmetic(model, path, classify, n=2000, sources=4) -> Path:
     return plotting.save_labelled_grid(
         np.concatenate(rows), path, nrow=len(classes) + 1,
         row_labels=[f"a sample of {labels[i]}" for i in picks],
-        col_labels=["z"] + [f"+{c}" for c in classes],
+        col_labels=["z"] + [f"to {c}" for c in classes],
         title="z - mean z(its class) + mean z(class c), class means from G's own samples")

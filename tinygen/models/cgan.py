@@ -49,7 +49,6 @@ class CGAN(GAN):
     def __init__(self, cfg: Config):
         if cfg.arch not in ("mlp", "dcgan"):
             raise ValueError(f"cgan: arch must be mlp or dcgan, got {cfg.arch!r}")
-        self.tanh_output = cfg.arch == "dcgan"
         self.n_conditions = cfg.n_classes         # read by the latent tools (styles grid)
         super().__init__(cfg)
 

@@ -59,7 +59,6 @@ def dcgan_init(module) -> None:
 
 class DCGAN(GAN):
     takes_points = False
-    tanh_output = True
 
     def networks(self, cfg, extra: int = 0):
         """(G, D); `extra` inputs join z in G and arrive as constant channels in D (cGAN)."""

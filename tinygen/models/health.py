@@ -30,7 +30,8 @@ import numpy as np
 
 D_WINS_D_FAKE = 0.05       # mean D(G(z)) below this ...
 D_WINS_GRAD_DROP = 0.1     # ... while G's gradient norm is below this fraction of its peak
-COLLAPSE_DROP = 0.5        # probe count at or below this fraction of its best so far
+COLLAPSE_DROP = 0.5        # probe count at or below this fraction of its best so far,
+COLLAPSE_MIN_BEST = 4      # once the best so far is at least this (not the first steps' noise)
 PROBE_KEYS = ("probe_modes", "probe_classes")
 
 
@@ -67,7 +68,7 @@ class HealthMonitor:
             if key not in r:
                 continue
             best, at = self.best.get(key, (0, None))
-            if best >= 2 and r[key] <= COLLAPSE_DROP * best:
+            if best >= COLLAPSE_MIN_BEST and r[key] <= COLLAPSE_DROP * best:
                 what = "modes" if key == "probe_modes" else "digit classes"
                 yield "collapse", (
                     f"mode collapse: a fixed batch of samples now covers {r[key]:.0f} {what}, "
