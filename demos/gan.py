@@ -29,8 +29,8 @@ def main(argv=None):
                        datasets=("ring8", "mnist")).parse_args(argv)
     (x, y), _ = demo.start("gan", args, argv)
     ring = args.dataset == "ring8"
-    if ring:                          # the model's defaults are the ring's settings
-        cfg = Config(dataset="ring8", seed=args.seed, epochs=args.epochs or 200)
+    if ring:                          # the model's ring settings, for 2/5 of its epochs
+        cfg = Config(dataset="ring8", seed=args.seed, epochs=args.epochs or 200)  # model: 500
     else:                             # the README's MNIST command
         cfg = Config(dataset="mnist", seed=args.seed, epochs=args.epochs or 25, batch_size=64,
                      latent=100)

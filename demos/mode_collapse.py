@@ -17,10 +17,10 @@ from tinygen.collapse import SETTINGS, run_setting, save_lab_figure
 
 
 def main(argv=None):
-    args = demo.parser(__doc__, "mode_collapse", "default: the gan model's (200)",
+    args = demo.parser(__doc__, "mode_collapse", "default 200 (the gan model's: 500)",
                        datasets=("ring8", "grid25")).parse_args(argv)
     demo.start("mode_collapse", args, argv)
-    epochs = 1 if args.smoke else args.epochs
+    epochs = 1 if args.smoke else (args.epochs or 200)
     rows = {}
     for name, overrides in SETTINGS.items():
         rows[name] = run_setting(args.dataset, overrides, seed=args.seed, epochs=epochs)

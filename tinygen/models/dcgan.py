@@ -42,6 +42,7 @@ class Config(gan.Config):
     batch_size: int = 128
     lr: float = 2e-4
     lr_d: float = 2e-4
+    objective: str = "nonsaturating"  # G's loss: nonsaturating (-log D(G(z))) or minimax
     latent: int = 100
     width: int = 64                # channels of G's and D's first conv layer (the paper's 128)
 
