@@ -317,6 +317,7 @@ def test_batch_norm_training_gradcheck(shape, seed):
     rng = np.random.default_rng(seed)
     x, w, b = distinct(rng, shape), leaf(rng, shape[1]), leaf(rng, shape[1])
     tg.gradcheck(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), x, w, b)
+    tg.gradcheck(lambda x: F.batch_norm(x, None, None, training=True), x)   # no affine part
 
 
 @SETTINGS

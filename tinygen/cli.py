@@ -246,7 +246,8 @@ def _sample(args):
     model, cfg = _load_run(args.run_dir)
     tg.manual_seed(args.seed)
     path = args.out or args.run_dir / f"{args.kind}.png"
-    if not hasattr(model, "latent"):          # a GAN: no encoder, so its tools start from z
+    from tinygen.models.adversarial import Adversarial
+    if isinstance(model, Adversarial):        # a GAN: no encoder, so its tools start from z
         return _sample_from_noise(model, cfg, args, path)
     needs_data = args.kind in ("reconstructions", "scatter", "interpolate", "arithmetic")
     if needs_data:

@@ -328,8 +328,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     unbiased variance as PyTorch does: running = (1 - momentum) running + momentum batch.
     Evaluation uses the running statistics.
 
-    In training, an affine batch norm runs as one primitive (`batch_norm_train_p`, with the
-    closed-form VJP); `batch_norm_composed` is the same computation as a chain of engine ops,
+    In training it runs as one primitive (`batch_norm_train_p`, with the closed-form VJP); `batch_norm_composed` is the same computation as a chain of engine ops,
     kept as its reference twin (the tests hold the two equal).
     """
     if x.ndim not in (2, 3, 4):
@@ -347,10 +346,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
                          f"input shape {x.shape}")
     mean = x.data.mean(axis=axes, keepdims=True)
     var = np.square(x.data - mean).mean(axis=axes, keepdims=True)  # biased, as in the papers
-    if weight is not None and bias is not None:
-        y = batch_norm_train_p(x, weight, bias, mean=mean, var=var, eps=eps)
-    else:
-        y = _affine((x - mean) / np.sqrt(var + eps), weight, bias, shape)
+    c = x.shape[1]              # no affine part: a constant scale of 1 and shift of 0
+    weight = weight if weight is not None else Tensor(np.ones(c, x.dtype))
+    bias = bias if bias is not None else Tensor(np.zeros(c, x.dtype))
+    y = batch_norm_train_p(x, weight, bias, mean=mean, var=var, eps=eps)
     if running_mean is not None:
         _ema_update(running_mean, mean.reshape(-1), momentum)
     if running_var is not None:
