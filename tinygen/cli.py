@@ -193,9 +193,12 @@ def _train(args):
     test_loader = DataLoader((xt, yt), batch_size=1000)
     print(f"training {args.model} on {cfg.dataset} ({len(x)} examples), "
           f"{model.num_parameters():,} parameters -> {out}", file=sys.stderr)
+    # A sample grid after every epoch, or about 20 over a long run (not 500 scatter plots
+    # for the toy GAN's 500 one-second epochs).
     result = fit(model, loader, cfg.epochs, out, config={"model": args.model,
                  **dataclasses.asdict(cfg)}, resume=args.resume, eval_loader=test_loader,
-                 max_steps=args.max_steps, quiet=args.quiet)
+                 max_steps=args.max_steps, quiet=args.quiet,
+                 sample_every=max(1, cfg.epochs // 20))
     print(f"done: {result.step} steps in {result.seconds:.1f}s; outputs in {out}",
           file=sys.stderr)
     return 130 if result.interrupted else 0
