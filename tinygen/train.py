@@ -64,7 +64,8 @@ class Model(nn.Module):
         numbers to it (the GAN health monitor adds its probe and prints its warnings)."""
 
     def write_figures(self, out_dir) -> None:
-        """Called after every epoch and at the end of training: figures of the run so far."""
+        """Called with each sample grid (every `sample_every` epochs) and at the end of
+        training: figures of the run so far."""
 
     def optimizers(self) -> dict:
         """Every optimizer (and LR scheduler) held as an attribute, by attribute name."""
@@ -158,7 +159,7 @@ def fit(model: Model, loader, epochs: int, out_dir, *, config=None, resume=False
                                   seconds=time.perf_counter() - epoch_start)
             if state.batch:                        # stopped mid-epoch by max_steps
                 _save(model, state, out, config)
-                model.write_figures(out)
+            model.write_figures(out)               # the figures of the whole run, once more
     except _ForcedStop:
         interrupted = True                      # mid-step: the weights may be half-updated
         print(f"\nstopped at once: nothing saved; {out / CHECKPOINT} holds the last complete "
@@ -289,9 +290,9 @@ def _end_of_epoch(model, state, out, log, history, eval_loader, sample_every, sa
     if not quiet and len(record) > 3:
         print("  " + " ".join(f"{k} {v:.4g}" for k, v in record.items() if k.startswith("eval")),
               file=sys.stderr)
-    if sample_every and state.epoch % sample_every == 0:
-        save_samples(model, out / f"samples_epoch{state.epoch:03d}.png", sample_n)
-    model.write_figures(out)
+    if sample_every and state.epoch % sample_every == 0:   # figures take 0.1-0.3 s each, so
+        save_samples(model, out / f"samples_epoch{state.epoch:03d}.png", sample_n)  # not after
+        model.write_figures(out)                           # every one of 600 short epochs
     _save(model, state, out, config)
 
 
