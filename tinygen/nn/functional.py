@@ -328,8 +328,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     unbiased variance as PyTorch does: running = (1 - momentum) running + momentum batch.
     Evaluation uses the running statistics.
 
-    In training it runs as one primitive (`batch_norm_train_p`, with the closed-form VJP); `batch_norm_composed` is the same computation as a chain of engine ops,
-    kept as its reference twin (the tests hold the two equal).
+    In training it runs as one primitive (`batch_norm_train_p`, with the closed-form VJP);
+    `batch_norm_composed` is the same computation as a chain of engine ops, kept as its
+    reference twin (the tests hold the two equal).
     """
     if x.ndim not in (2, 3, 4):
         raise ValueError(f"batch_norm: expected (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
