@@ -1,7 +1,7 @@
 """Neural-network layers as functions of tensors: `import tinygen.nn.functional as F`.
 
 Most layers here are *compositions* of engine ops, so their gradients come for free and are
-exactly as trustworthy as the ops: batch norm is a mean, a variance and a division. Five are
+exactly as trustworthy as the ops: layer norm is a mean, a variance and a division. Six are
 primitives with their own VJPs, because composing them would be slow or would hide the idea:
 
 - `linear` is `x @ W^T + b` with one joint VJP for x, W and b (read `linear_vjp`): composed
@@ -14,6 +14,10 @@ primitives with their own VJPs, because composing them would be slow or would hi
   all read the same output gradient; conv2d adds its bias inside the kernel too, and keeps its
   im2col matrix for the backward (`saves=True`, see `conv2d_fwd`).
 - `max_pool2d` / `avg_pool2d` loop over the kernel's taps, never over pixels.
+- `batch_norm` in training folds the normalisation into one scale and one shift per channel,
+  and its VJP is the closed form (read `batch_norm_train_vjp`). Composed from engine ops it
+  took about ten passes over the activations each way; `batch_norm_composed` keeps that
+  version as its readable twin, and the tests hold the two equal.
 
 Names, arguments and weight layouts are PyTorch's, so a PyTorch weight copied in gives the same
 output: Linear `(out, in)`, Conv2d `(out, in, kh, kw)`, ConvTranspose2d `(in, out, kh, kw)`.
