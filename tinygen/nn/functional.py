@@ -16,8 +16,9 @@ primitives with their own VJPs, because composing them would be slow or would hi
 - `max_pool2d` / `avg_pool2d` loop over the kernel's taps, never over pixels.
 - `batch_norm` in training folds the normalisation into one scale and one shift per channel,
   and its VJP is the closed form (read `batch_norm_train_vjp`). Composed from engine ops it
-  took about ten passes over the activations each way; `batch_norm_composed` keeps that
-  version as its readable twin, and the tests hold the two equal.
+  made a pass over the activations per op and per broadcast sum, about ten forward and more
+  backward; `batch_norm_composed` keeps that version as its readable twin, and the tests
+  hold the two equal.
 
 Names, arguments and weight layouts are PyTorch's, so a PyTorch weight copied in gives the same
 output: Linear `(out, in)`, Conv2d `(out, in, kh, kw)`, ConvTranspose2d `(in, out, kh, kw)`.
