@@ -17,7 +17,7 @@ D works on logits. D returns l(x), and D(x) = sigmoid(l(x)). With softplus(l) = 
     -log D(x)      = softplus(-l)          -log(1 - D(x)) = softplus(l)
 
 so every loss here is a softplus of a logit: finite for any l, where log(sigmoid(l)) becomes
-log(0) = -inf as soon as sigmoid(l) underflows (l < -88 in float32).
+log(0) = -inf as soon as sigmoid(l) underflows (l below about -104 in float32).
 
 The two generator objectives (`objective=` below):
 
@@ -166,8 +166,6 @@ class Adversarial(Model):
     - `g_loss(batch) -> (loss, stats)`: G's loss through D;
 
     where `stats` is a dict of floats for the log (`d_stats` gives mean D(x) and D(G(z))).
-    `players()` lists the (network, optimizer) pairs; models with more than one G or D (the
-    CycleGAN) override it.
     """
 
     def __init__(self, cfg, G, D):

@@ -20,12 +20,13 @@ The networks depend on the data:
 
 - **2-D points** (`ring8`, `grid25`, ...): the mode-collapse set-up of Metz et al. 2017: MLPs
   with `hidden` ReLU units per layer, a linear output for G.
-- **Images** (MNIST, 8x8 digits): G is z -> 128 -> 256 -> 512 -> 1024 -> pixels with
-  LeakyReLU(0.2), batch norm on the widening layers and a tanh output; D is pixels -> 512 ->
-  256 -> 1 with LeakyReLU(0.2). Goodfellow et al.'s MNIST G (two ReLU layers of 1200, sigmoid
-  output) against a LeakyReLU D lost to D within two epochs here: D(G(z)) fell below 0.01 and
-  the health monitor saw the samples collapse to 2 digit classes. Batch norm and the tanh
-  output (images rescaled to [-1, 1], as in DCGAN) keep the game balanced.
+- **Images** (MNIST, 8x8 digits): G is z -> 150 -> 300 -> 600 -> 1200 -> pixels with
+  LeakyReLU(0.2), batch norm on the widening layers and a tanh output; D is pixels -> 1024 ->
+  512 -> 1 with LeakyReLU(0.2) and dropout 0.3 (`g_hidden`, `d_hidden`, `dropout`).
+  Goodfellow et al.'s MNIST G (two ReLU layers of 1200, sigmoid output) against a LeakyReLU D
+  lost to D within two epochs here: D(G(z)) fell below 0.01 and the health monitor saw the
+  samples collapse to 2 digit classes. Batch norm and the tanh output (images rescaled to
+  [-1, 1], as in DCGAN) keep the game balanced.
 
 Which objective? The non-saturating loss gives G strong gradients early (`adversarial.py`),
 and it is the default for images. On the 2-D mixtures the mode-collapse lab
@@ -66,8 +67,8 @@ class Config(adversarial.Config):
     batch_size: int = 256
     objective: str = "minimax"     # G's loss (minimax covered 7.7 of ring8's 8 modes, see README)
     hidden: int = 128              # units per hidden layer of G and D, for 2-D points
-    g_hidden: int = 1200           # units per hidden layer of G, for images
-    d_hidden: int = 1024           # units in D's first hidden layer, for images (then 1/2, 1/4)
+    g_hidden: int = 1200           # G's widest layer, for images (from 1/8 of it, doubling)
+    d_hidden: int = 1024           # units in D's first hidden layer, for images (then 1/2)
     latent: int = 256              # size of z (Metz et al. use 256 for the 2-D mixtures)
     dropout: float = 0.3           # dropout in D's hidden layers (images)
     minibatch_kernels: int = 0     # B kernels of minibatch discrimination in D (0: off)
