@@ -1,7 +1,7 @@
 """DCGAN: convolutional G and D draw digits, and walking through z morphs one into another.
 
-    python demos/dcgan.py                    # 8x8 digits: about 1 minute, no download
-    python demos/dcgan.py --dataset mnist    # MNIST, 3 epochs: about 12 minutes (TINYGEN_DATA
+    python demos/dcgan.py                    # 8x8 digits: about 3 minutes, no download
+    python demos/dcgan.py --dataset mnist    # MNIST, 3 epochs: about 5 minutes (TINYGEN_DATA
                                              # or --data-dir)
 
 The networks follow Radford et al.'s guidelines: strided convolutions instead of pooling,
@@ -25,10 +25,10 @@ from tinygen.models.health import plot_health
 
 
 def main(argv=None):
-    args = demo.parser(__doc__, "dcgan", "default 300 for digits, 3 for mnist").parse_args(argv)
+    args = demo.parser(__doc__, "dcgan", "default 100 for digits, 3 for mnist").parse_args(argv)
     (x, y), _ = demo.start("dcgan", args, argv)
     digits = args.dataset == "digits"
-    epochs = args.epochs or (300 if digits else 3)
+    epochs = args.epochs or (100 if digits else 3)
     cfg = Config(dataset=args.dataset, seed=args.seed, image_size=x.shape[-1],
                  batch_size=64 if digits else 128, width=32 if digits else 64, epochs=epochs)
     model = DCGAN(cfg)
