@@ -193,8 +193,8 @@ def _train(args):
     test_loader = DataLoader((xt, yt), batch_size=1000)
     print(f"training {args.model} on {cfg.dataset} ({len(x)} examples), "
           f"{model.num_parameters():,} parameters -> {out}", file=sys.stderr)
-    # A sample grid after every epoch, or about 20 over a long run (not 500 scatter plots
-    # for the toy GAN's 500 one-second epochs).
+    # A sample grid after every epoch, or about 20 over a long run (not 600 scatter plots
+    # for the toy GAN's 600 short epochs).
     result = fit(model, loader, cfg.epochs, out, config={"model": args.model,
                  **dataclasses.asdict(cfg)}, resume=args.resume, eval_loader=test_loader,
                  max_steps=args.max_steps, quiet=args.quiet,
