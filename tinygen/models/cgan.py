@@ -93,8 +93,8 @@ class CGAN(GAN):
         if y is None:
             raise ValueError("cgan: pass the labels y; every sample is drawn for a class")
         with tg.no_grad():
-            out = self.G_of(tg.tensor(np.asarray(z, np.float32)), self.one_hot(y)).data
-        return (out + 1) / 2 if self.tanh_output else out
+            return self.to_unit(self.G_of(tg.tensor(np.asarray(z, np.float32)),
+                                          self.one_hot(y)).data)
 
     def sample(self, n: int, y=None) -> np.ndarray:
         """n samples; labels cycle 0, 1, ..., 9 unless given, so a grid shows every class."""

@@ -140,7 +140,10 @@ class GAN(Adversarial):
     def generate(self, z) -> np.ndarray:
         """G's output for given noise (N, latent): points, or images in [0, 1]."""
         with tg.no_grad():
-            out = self.to_data(self.G(tg.tensor(np.asarray(z, np.float32)))).data
+            return self.to_unit(self.to_data(self.G(tg.tensor(np.asarray(z, np.float32)))).data)
+
+    def to_unit(self, out: np.ndarray) -> np.ndarray:
+        """G's images back in [0, 1] (from tanh's [-1, 1]); points unchanged."""
         return (out + 1) / 2 if self.tanh_output else out
 
     def probe(self) -> dict:
