@@ -66,6 +66,7 @@ import tinygen as tg
 from tinygen import optim
 from tinygen.autograd import AnomalyError, default_generator, detect_anomaly
 from tinygen.models.health import HealthMonitor
+from tinygen.models.improved import HistoricalAverage
 from tinygen.nn import functional as F
 from tinygen.train import Model
 
@@ -88,6 +89,7 @@ class Config:
     d_steps: int = 1               # k: D steps per G step (Goodfellow et al. used k = 1)
     objective: str = "nonsaturating"  # G's loss: nonsaturating (-log D(G(z))) or minimax
     latent: int = 100              # size of the noise z ~ N(0, I)
+    historical_averaging: float = 0.0  # LAMBDA of each player's pull to its mean (0: off)
     seed: int = 0
 
 
@@ -95,9 +97,16 @@ class Config:
 # The losses on D's logits.
 
 
-def d_loss_bce(real_logits, fake_logits):
-    """-E_x[log D(x)] - E_z[log(1 - D(G(z)))]: D's side of V, as a loss to minimise."""
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+def d_loss_bce(real_logits, fake_logits, real_target: float = 1.0):
+    """-E_x[log D(x)] - E_z[log(1 - D(G(z)))]: D's side of V, as a loss to minimise.
+
+    With real_target = alpha < 1 (one-sided label smoothing, `improved.py`) the real term is
+    the cross-entropy against alpha: -E_x[alpha log D(x) + (1 - alpha) log(1 - D(x))].
+    """
+    real = F.softplus(-real_logits).mean()                              # -E log D(x)
+    if real_target != 1.0:
+        real = real_target * real + (1 - real_target) * F.softplus(real_logits).mean()
+    return real + F.softplus(fake_logits).mean()                        # -E log(1 - D(G(z)))
 
 
 def g_loss_bce(fake_logits, objective: str):
@@ -181,6 +190,12 @@ class Adversarial(Model):
         self.opt_D = optim.Adam(self.D.parameters(), lr=cfg.lr_d,
                                 betas=(cfg.beta1_d, cfg.beta2_d))
         self.register_buffer("d_steps_taken", np.zeros((), np.int64))  # checkpointed, for k
+        if cfg.historical_averaging < 0:
+            raise ValueError(f"{type(self).__name__}: historical_averaging must be >= 0, got "
+                             f"{cfg.historical_averaging}")
+        self.history = {} if not cfg.historical_averaging else {    # Salimans et al. 3.3
+            "g": HistoricalAverage(G.parameters(), cfg.historical_averaging),
+            "d": HistoricalAverage(D.parameters(), cfg.historical_averaging)}
         self.monitor = HealthMonitor()
         self._last_g: dict = {}
 
@@ -213,12 +228,18 @@ class Adversarial(Model):
         """One optimizer step of one player on the loss `compute()` returns."""
         rng = default_generator().bit_generator.state   # to replay the step if it fails
         loss, stats = compute()
+        history = self.history.get(who)
+        if history is not None:                          # + LAMBDA ||theta - mean_t theta||^2
+            penalty = history.penalty()
+            loss, stats = loss + penalty, {**stats, f"hist_{who}": penalty.item()}
         opt.zero_grad()
         loss.backward()
         norm = grad_norm(net.parameters())
         if not (math.isfinite(loss.item()) and math.isfinite(norm)):
             self._diagnose(compute, rng, who)
         opt.step()
+        if history is not None:
+            history.update()                             # the mean now includes this step
         return {f"loss_{who}": loss.item(), **stats, f"gnorm_{who}": norm}
 
     def _diagnose(self, compute, rng, who):

@@ -64,12 +64,12 @@ class CGAN(GAN):
         """G(z | y): the one-hot label joins the noise."""
         return self.to_data(self.G(tg.cat([z, c], dim=1)))
 
-    def logits(self, x, c):
-        """D's logit for (image, label) pairs, (N,)."""
+    def d_input(self, x, c):
+        """An (image, label) pair as D's first layer takes it (`logits` is GAN's)."""
         if self.cfg.arch == "mlp":
-            return self.D(tg.cat([x.flatten(1), c], dim=1)).reshape(-1)
+            return tg.cat([x.flatten(1), c], dim=1)                         # (N, pixels + 10)
         planes = c.reshape(*c.shape, 1, 1).expand(-1, -1, *x.shape[2:])   # (N, 10, H, W)
-        return self.D(tg.cat([x, planes], dim=1)).reshape(-1)
+        return tg.cat([x, planes], dim=1)
 
     def fake(self, batch):
         """G(z | y) for the minibatch's labels y."""
@@ -79,12 +79,16 @@ class CGAN(GAN):
     def d_loss(self, batch, fake):
         c = self.one_hot(batch[1])
         real_logits, fake_logits = self.logits(self.real(batch), c), self.logits(fake, c)
-        loss = d_loss_bce(real_logits, fake_logits)   # -E log D(x|y) - E log(1 - D(G(z|y)|y))
+        loss = d_loss_bce(real_logits, fake_logits,   # -E log D(x|y) - E log(1 - D(G(z|y)|y))
+                          self.real_target)           # alpha: one-sided label smoothing
         return loss, d_stats(real_logits, fake_logits)
 
     # ---------------------------------------------------------------- train generator
     def g_loss(self, batch):
-        fake_logits = self.logits(self.fake(batch), self.one_hot(batch[1]))
+        c, fake = self.one_hot(batch[1]), self.fake(batch)
+        if self.cfg.feature_matching:
+            return self.feature_matching(batch, fake, c), {}    # ||E f(x|y) - E f(G(z|y)|y)||^2
+        fake_logits = self.logits(fake, c)
         return g_loss_bce(fake_logits, self.cfg.objective), {}    # -E log D(G(z|y)|y)
 
     # -- sampling ----------------------------------------------------------------------------

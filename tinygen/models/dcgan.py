@@ -77,9 +77,9 @@ class DCGAN(GAN):
         D = nn.Sequential(
             nn.Conv2d(c + extra, w, 4, 2, 1), nn.LeakyReLU(0.2),                 # (N, w, S/2, S/2)
             nn.Conv2d(w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2),  # S/4
-            nn.Flatten(), nn.Linear(2 * w * s * s, 1))                       # (N, 1)
+            nn.Flatten(), *gan.d_head(2 * w * s * s, cfg))                   # (N, 1)
         return G.apply(dcgan_init), D.apply(dcgan_init)
 
-    def logits(self, x):
-        return self.D(x).reshape(-1)
+    def d_input(self, x):
+        return x                                          # the conv D takes (N, C, H, W)
 

@@ -54,7 +54,7 @@ from tinygen.autograd import default_generator
 from tinygen.models import adversarial
 from tinygen.models.adversarial import Adversarial, d_loss_bce, d_stats, g_loss_bce
 from tinygen.models.health import class_probe, mode_probe
-from tinygen.models.improved import MinibatchDiscrimination
+from tinygen.models.improved import MinibatchDiscrimination, feature_matching_loss
 from tinygen.models.nets import mlp
 
 POINT_SETS = ("ring8", "grid25", "spiral", "two_moons", "swiss_roll")
@@ -71,10 +71,23 @@ class Config(adversarial.Config):
     d_hidden: int = 1024           # units in D's first hidden layer, for images (then 1/2)
     latent: int = 256              # size of z (Metz et al. use 256 for the 2-D mixtures)
     dropout: float = 0.3           # dropout in D's hidden layers (images)
+    # The improved-GAN switches (Salimans et al. 2016; `improved.py` has the math), all off:
+    feature_matching: bool = False  # G matches E f(x) of D's features instead of fooling D
+    fm_layer: int = -1             # f = the input of D's module at this index (-1: last hidden)
     minibatch_kernels: int = 0     # B kernels of minibatch discrimination in D (0: off)
     minibatch_dims: int = 5        # C, the size of each kernel's rows
+    label_smoothing: bool = False  # one-sided: D's target for real data is smooth_alpha, not 1
+    smooth_alpha: float = 0.9      # that target
     image_size: int = 28
     channels: int = 1
+
+
+def d_head(features: int, cfg) -> list:
+    """D's last layer on `features` inputs: the logit, after minibatch discrimination's
+    o(x) is joined to the features if it is switched on."""
+    b = cfg.minibatch_kernels
+    mbd = [MinibatchDiscrimination(features, b, cfg.minibatch_dims)] if b else []
+    return [*mbd, nn.Linear(features + b, 1)]
 
 
 class GAN(Adversarial):
@@ -86,6 +99,7 @@ class GAN(Adversarial):
         self.image_shape = None if self.points else (cfg.channels, cfg.image_size,
                                                      cfg.image_size)
         super().__init__(cfg, *self.networks(cfg))
+        self._check_fm_layer(cfg)
         self._probe_z = np.random.default_rng(cfg.seed + 1).standard_normal(
             (2500 if self.points else 1000, cfg.latent)).astype(np.float32)
         self._classifier = None
@@ -93,11 +107,9 @@ class GAN(Adversarial):
     def networks(self, cfg, extra: int = 0):
         """(G, D); `extra` inputs are added to both (the one-hot label of the cGAN)."""
         if self.points:
-            h, b = cfg.hidden, cfg.minibatch_kernels
+            h = cfg.hidden
             D = mlp([2 + extra, h, h], final=nn.ReLU)
-            if b:                           # D's last layer also sees the batch's o(x)
-                D = nn.Sequential(*D, MinibatchDiscrimination(h, b, cfg.minibatch_dims))
-            return mlp([cfg.latent + extra, h, h, 2]), nn.Sequential(*D, nn.Linear(h + b, 1))
+            return mlp([cfg.latent + extra, h, h, 2]), nn.Sequential(*D, *d_head(h, cfg))
         d = int(np.prod(self.image_shape))
         g, h = cfg.g_hidden, cfg.d_hidden
         G = nn.Sequential(nn.Linear(cfg.latent + extra, g // 8), nn.LeakyReLU(0.2))
@@ -107,8 +119,16 @@ class GAN(Adversarial):
         G = nn.Sequential(*G, nn.Linear(g, d), nn.Tanh())
         D = nn.Sequential(nn.Linear(d + extra, h), nn.LeakyReLU(0.2), nn.Dropout(cfg.dropout),
                           nn.Linear(h, h // 2), nn.LeakyReLU(0.2), nn.Dropout(cfg.dropout),
-                          nn.Linear(h // 2, 1))
+                          *d_head(h // 2, cfg))
         return G, D
+
+    def _check_fm_layer(self, cfg):
+        n = len(self.D)
+        if cfg.feature_matching and not (1 <= cfg.fm_layer % n if -n <= cfg.fm_layer < n
+                                         else False):
+            raise ValueError(f"{type(self).__name__.lower()}: fm_layer must pick one of D's "
+                             f"{n - 1} intermediate outputs (1..{n - 1} or -{n - 1}..-1), got "
+                             f"{cfg.fm_layer}")
 
     def fake(self, batch):
         """G(z) for a batch of the data's size: points (N, 2) or images (N, C, H, W)."""
@@ -121,19 +141,41 @@ class GAN(Adversarial):
     def to_data(self, out):
         return out if self.points else out.reshape(-1, *self.image_shape)
 
-    def logits(self, x):
-        """D's logit per example, (N,)."""
-        return self.D(x.flatten(1)).reshape(-1)
+    def d_input(self, x):
+        """x as D's first layer takes it: flattened (DCGAN's conv D takes the image)."""
+        return x.flatten(1)
+
+    def logits(self, x, *cond):
+        """D's logit per example, (N,); `cond` is the cGAN's label."""
+        return self.D(self.d_input(x, *cond)).reshape(-1)
+
+    def features(self, x, *cond):
+        """f(x): D's activations at `fm_layer`, for feature matching."""
+        return self.D[:self.cfg.fm_layer](self.d_input(x, *cond))
+
+    def feature_matching(self, batch, fake, *cond):
+        """||E f(x) - E f(G(z))||^2 (Salimans et al. 3.1); the real features are constants."""
+        with tg.no_grad():
+            f_real = self.features(self.real(batch), *cond)
+        return feature_matching_loss(f_real, self.features(fake, *cond))
+
+    @property
+    def real_target(self) -> float:
+        return self.cfg.smooth_alpha if self.cfg.label_smoothing else 1.0
 
     # ---------------------------------------------------------------- train discriminator
     def d_loss(self, batch, fake):
         real_logits, fake_logits = self.logits(self.real(batch)), self.logits(fake)
-        loss = d_loss_bce(real_logits, fake_logits)   # -E log D(x) - E log(1 - D(G(z)))
+        loss = d_loss_bce(real_logits, fake_logits,       # -E log D(x) - E log(1 - D(G(z)));
+                          self.real_target)               # alpha: one-sided label smoothing
         return loss, d_stats(real_logits, fake_logits)
 
     # ---------------------------------------------------------------- train generator
     def g_loss(self, batch):
-        fake_logits = self.logits(self.fake(batch))
+        fake = self.fake(batch)
+        if self.cfg.feature_matching:
+            return self.feature_matching(batch, fake), {}    # ||E f(x) - E f(G(z))||^2
+        fake_logits = self.logits(fake)
         return g_loss_bce(fake_logits, self.cfg.objective), {}   # -E log D(G(z)), or minimax
 
     # -- sampling and the health probe ---------------------------------------------------

@@ -1,20 +1,59 @@
 """Improved techniques for training GANs (Salimans et al. 2016), as layers and losses that
-`gan.py` and `dcgan.py` switch on.
+`gan.py` and `dcgan.py` switch on. Each is off by default, and off gives back the plain model's
+loss exactly (the tests check it). Paper sections in brackets.
 
-So far: **minibatch discrimination** (Section 3.2). A D that judges one example at a time cannot
-see that G draws the same point over and over: each copy looks real on its own. Minibatch
-discrimination gives D a view of the whole batch. For D's intermediate features f(x_i) in R^A
-and a learned tensor T in R^{A x B x C}:
+**Feature matching** [3.1] (`--feature-matching`). G stops maximising D's output and instead
+matches the statistics of D's features f, the activations of an intermediate layer of D:
+
+    G loss:  || E_x f(x) - E_z f(G(z)) ||_2^2             -> `feature_matching_loss`
+
+with both expectations taken over the minibatch. D trains as before, so it keeps finding the
+features that tell real from fake, and G has to match them; G no longer chases whatever D
+currently believes, which is what makes the plain game overshoot. `fm_layer` picks f: the
+input of D's module at that index (-1, the default, is D's last hidden layer).
+
+**Minibatch discrimination** [3.2] (`--minibatch-kernels B`). A D that judges one example at
+a time cannot see that G draws the same point over and over: each copy looks real on its own.
+Minibatch discrimination gives D a view of the whole batch. For D's intermediate features
+f(x_i) in R^A and a learned tensor T in R^{A x B x C}:
 
     M_i = f(x_i) T                             in R^{B x C}    (B rows of C numbers)
     c_b(x_i, x_j) = exp(-||M_{i,b} - M_{j,b}||_1)              (closeness in kernel b)
     o(x_i)_b = sum_j c_b(x_i, x_j)             in R^B
-    D's next layer sees [f(x_i), o(x_i)]
+    D's next layer sees [f(x_i), o(x_i)]                      -> `MinibatchDiscrimination`
 
 A collapsed batch has every o(x_i) near its maximum (all pairs close), a real batch does not,
 so D can reject collapse and G is pushed to spread out. Real and fake batches go through D
 separately, so o compares fakes with fakes and reals with reals. The sum over j includes
 j = i (a constant 1), as in the authors' code.
+
+**Historical averaging** [3.3] (`--historical-averaging LAMBDA`). Each player's loss gets
+
+    LAMBDA * || theta - (1/t) sum_{i=1}^{t} theta[i] ||^2      -> `HistoricalAverage`
+
+where theta[i] are that player's parameters after its i-th step. A player that circles an
+equilibrium (the classic failure of gradient play on min_x max_y xy) is pulled back toward
+the centre of its orbit. The average is kept as a running mean, one array per parameter, so
+the memory is O(parameters) and not O(steps): mean_t = mean_{t-1} + (theta[t] - mean_{t-1}) / t.
+The authors' released code does not include this technique; the paper gives no LAMBDA.
+
+**One-sided label smoothing** [3.4] (`--label-smoothing`). D's target for real examples
+becomes alpha (0.9) instead of 1; the target for fakes stays 0:
+
+    D loss:  alpha softplus(-l(x)) + (1 - alpha) softplus(l(x)) + softplus(l(G(z)))
+           = -[alpha log D(x) + (1 - alpha) log(1 - D(x))] - log(1 - D(G(z)))
+
+so D stops being rewarded for ever more extreme logits on real data, which keeps its
+gradients to G informative. Why not smooth the fakes too, to a target beta > 0? The optimal
+D becomes
+
+    D*(x) = (alpha p_data(x) + beta p_model(x)) / (p_data(x) + p_model(x)),
+
+and where p_data is tiny but p_model is not (G's samples off the data) D* is beta, not 0.
+D no longer says "fake" where G is wrong, so G gets no push to leave those places: the
+fake-side term keeps G's mistakes in place. With beta = 0 that term vanishes.
+
+**Virtual batch normalization** [3.4] (`--vbn`): see `tinygen.nn.VirtualBatchNorm1d`.
 """
 
 from __future__ import annotations
@@ -47,3 +86,52 @@ class MinibatchDiscrimination(nn.Module):
 
     def extra_repr(self):
         return f"{self.T.shape[0]}, kernels={self.kernels}, kernel_dims={self.kernel_dims}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Feature matching.
+
+
+def feature_matching_loss(f_real, f_fake):
+    """|| mean_i f(x_i) - mean_j f(G(z_j)) ||_2^2 over the features' last dims."""
+    gap = f_real.flatten(1).mean(dim=0) - f_fake.flatten(1).mean(dim=0)   # (A,)
+    return (gap * gap).sum()
+
+
+# ----------------------------------------------------------------------------------------------
+# Historical averaging.
+
+
+class HistoricalAverage(nn.Module):
+    """The running mean of one player's parameters, and the penalty that pulls toward it.
+
+    Its state is buffers (`mean0`, `mean1`, ... and the count `t`), so a checkpoint holds them
+    and a resumed run continues bitwise. The mean starts at the initial parameters (t = 1).
+    """
+
+    def __init__(self, params, weight: float):
+        super().__init__()
+        if not weight > 0:
+            raise ValueError(f"HistoricalAverage: weight must be > 0, got {weight}")
+        self._params, self.weight = list(params), weight   # "_": not this module's own
+        for i, p in enumerate(self._params):
+            self.register_buffer(f"mean{i}", np.array(p.data, copy=True))
+        self.register_buffer("t", np.ones((), np.int64))
+
+    def means(self):
+        return [getattr(self, f"mean{i}") for i in range(len(self._params))]
+
+    def penalty(self):
+        """LAMBDA * sum over parameters of ||theta - mean||^2 (the mean is a constant)."""
+        total = 0
+        for p, m in zip(self._params, self.means()):
+            d = p - m.data                                  # theta - (1/t) sum theta[i]
+            total = total + (d * d).sum()
+        return self.weight * total
+
+    def update(self) -> None:
+        """Fold the parameters after a step into the mean: m += (theta - m) / (t + 1)."""
+        self.t.data += 1
+        t = float(self.t.data)
+        for p, m in zip(self._params, self.means()):
+            m.data += (p.data - m.data) / t
