@@ -14,6 +14,7 @@ for its input and every parameter, then the property that defines it:
 Read `tests/test_layers.py` first for the conventions.
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -147,6 +148,17 @@ def test_a_weight_normed_model_survives_save_and_load(tmp_path):
     x = tg.randn(4, 3)
     run = lambda m: m[2](m[1](m[0](x)).reshape(4, 5, 1, 1)).data
     np.testing.assert_array_equal(run(a), run(b))
+
+
+def test_a_deep_copy_of_a_weight_normed_layer_is_independent():
+    # What an exponential moving average of D's weights does: copy D, then move the copy.
+    layer = nn.weight_norm(nn.Linear(3, 2))
+    twin, x = copy.deepcopy(layer), tg.randn(4, 3)
+    np.testing.assert_array_equal(twin(x).data, layer(x).data)
+    twin.weight_g.data *= 2.0
+    before = layer(x).data
+    assert not np.allclose(twin(x).data, before)
+    np.testing.assert_array_equal(layer(x).data, before)
 
 
 # Data-dependent init (Salimans & Kingma, section 3).
