@@ -2,6 +2,13 @@
 classes built on it, and `tinygen.nn.init` for weight initialisation."""
 
 from tinygen.nn import functional, init
+from tinygen.nn.gan_layers import (
+    GaussianNoise,
+    VirtualBatchNorm1d,
+    VirtualBatchNorm2d,
+    init_weight_norm_,
+    weight_norm,
+)
 from tinygen.nn.layers import (
     ELU,
     AvgPool2d,

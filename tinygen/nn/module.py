@@ -40,6 +40,7 @@ class Module:
     # Class-level defaults, so a subclass that forgets super().__init__() still works.
     training = True
     _buffer_names = frozenset()
+    _forward_pre_hooks = ()
 
     def __init__(self):
         self.training = True
@@ -49,7 +50,15 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        for hook in self._forward_pre_hooks:
+            hook(self, args)
         return self.forward(*args, **kwargs)
+
+    def register_forward_pre_hook(self, hook):
+        """Call `hook(module, args)` before every forward, as PyTorch does. Weight norm uses
+        this to rebuild `weight` from `weight_g` and `weight_v` (tinygen/nn/gan_layers.py)."""
+        self._forward_pre_hooks = (*self._forward_pre_hooks, hook)
+        return hook
 
     # -- finding things by walking attributes -------------------------------------------------
     def _attributes(self):
