@@ -33,9 +33,10 @@ def test_round_trip_preserves_structure_types_and_bits(tmp_path):
     np.testing.assert_array_equal(w, original["model"]["w"])
 
 
-def test_tensors_are_stored_as_arrays(tmp_path):
+def test_tensors_come_back_as_tensors(tmp_path):
     back = load(save({"t": tg.tensor([1.0, 2.0])}, tmp_path / "t.npz"))
-    np.testing.assert_array_equal(back["t"], [1.0, 2.0])
+    assert isinstance(back["t"], tg.Tensor)
+    np.testing.assert_array_equal(back["t"].data, [1.0, 2.0])
 
 
 def test_no_pickle_inside(tmp_path):
