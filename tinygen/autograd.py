@@ -226,9 +226,11 @@ def _as_array(data, dtype=None) -> np.ndarray:
     except (ValueError, OverflowError, TypeError) as err:
         raise _conversion_error(data, dtype, err) from None
     arr = _checked_dtype(arr, data)
-    if arr.dtype == np.uint64 and dtype is None and _has_big_int(data, 2**63):
+    # NumPy stores Python ints beyond int64 as uint64, or mixed with others as float64
+    # (rounding them); PyTorch refuses both, and so do we.
+    if dtype is None and arr.dtype in (np.uint64, np.float64) and _has_big_int(data):
         raise TypeError(f"tensor: cannot make a tensor from {_what(data)}: an integer does "
-                        f"not fit in int64 (-2**63 .. 2**63 - 1)")  # NumPy made it uint64
+                        f"not fit in int64 (-2**63 .. 2**63 - 1)")
     if dtype is None and arr.dtype == np.float64 and not isinstance(data, np.ndarray):
         arr = arr.astype(DEFAULT_DTYPE)  # came from Python floats: use the default dtype
     return arr

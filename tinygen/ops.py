@@ -715,7 +715,8 @@ def split(x, split_size_or_sections, dim=0):
         if step <= 0:
             raise ValueError(f"split: split_size must be a positive int, got {step} "
                              f"(input shape {x.shape}, dim {dim})")
-        sizes = [builtins.min(step, n - s) for s in range(0, n, step)]
+        # An empty dim still gives one (empty) piece, as in PyTorch.
+        sizes = [builtins.min(step, n - s) for s in range(0, n, step)] or [0]
     else:
         sizes = [int(k) for k in split_size_or_sections]
         if builtins.any(k < 0 for k in sizes) or builtins.sum(sizes) != n:
