@@ -206,13 +206,24 @@ def _locate(source: Source, stems, data_dir, download: bool) -> dict[str, Path]:
         if all(found.values()):
             return found
     if not download:
-        raise FileNotFoundError(
+        err = FileNotFoundError(
             f"{source.folder} files {list(stems)} not found in any of "
             f"{[str(f) for f in folders]}. Set TINYGEN_DATA to a folder containing "
             f"{source.folder}/, pass data_dir=, or pass download=True.")
+        raise _searched(err, source, folders)
     # Download into the last place searched: data_dir when given, else the user cache.
     target = folders[-1]
-    return {stem: _find(target, stem) or _download(source, stem, target) for stem in stems}
+    try:
+        return {stem: _find(target, stem) or _download(source, stem, target) for stem in stems}
+    except DatasetError as err:
+        raise _searched(err, source, folders) from None
+
+
+def _searched(err: Exception, source: Source, folders) -> Exception:
+    """Attach what was looked for and where, so a front end (the CLI) can word its own advice
+    (`--data-dir` rather than `data_dir=`) without parsing this module's message."""
+    err.dataset, err.searched = source.folder, [str(f) for f in folders]
+    return err
 
 
 def _download(source: Source, stem: str, folder: Path) -> Path:
