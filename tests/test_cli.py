@@ -175,7 +175,7 @@ def test_out_pointing_at_a_file_is_refused(tmp_path, capsys):
 def test_missing_data_names_the_cli_options(tmp_path, capsys, monkeypatch):
     import tinygen.data.mnist as mnist
 
-    def offline(url, dest):
+    def offline(url, dest, deadline=None):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(mnist, "fetch", offline)
