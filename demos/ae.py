@@ -74,8 +74,14 @@ def main(argv=None):
             np.clip(pca_xt[:n], 0, 1)]
     tg.manual_seed(1)
     figures = [
-        plotting.save_image_grid(np.concatenate(rows), args.out / "reconstructions.png", nrow=n),
-        plotting.save_image_grid(ae.sample(64), args.out / "samples.png"),
+        plotting.save_labelled_grid(
+            np.concatenate(rows), args.out / "reconstructions.png", nrow=n,
+            row_labels=["original", "AE", "linear AE", f"PCA (k={k})"],
+            col_labels=[str(int(c)) for c in yt[:n]],
+            title="test images and three reconstructions; columns: true class"),
+        plotting.save_labelled_grid(ae.sample(64), args.out / "samples.png", nrow=8,
+                                    title="AE: decoded codes drawn from a Gaussian fitted to "
+                                          "the training codes"),
         latent.save_latent_scatter(ae, xt, yt, args.out / "latent_scatter.png"),
     ]
     demo.show(figures)

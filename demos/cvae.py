@@ -41,8 +41,14 @@ def main(argv=None):
     print(f"trained in {time.perf_counter() - start:.0f}s; test negative ELBO {loss:.2f}")
 
     tg.manual_seed(1)
-    demo.show([plotting.save_image_grid(model.style_grid(8), args.out / "styles.png", nrow=10),
-               plotting.save_image_grid(model.sample(60), args.out / "samples.png", nrow=10),
+    digits = [str(c) for c in range(10)]
+    demo.show([plotting.save_labelled_grid(
+                   model.style_grid(8), args.out / "styles.png", nrow=10, col_labels=digits,
+                   row_labels=[f"style {i + 1}" for i in range(8)],
+                   title="one random style z per row, decoded with every label"),
+               plotting.save_labelled_grid(
+                   model.sample(60), args.out / "samples.png", nrow=10, col_labels=digits,
+                   title="samples, one label per column"),
                save_transfer(model, xt, yt, args.out / "transfer.png")])
 
 
@@ -52,7 +58,10 @@ def save_transfer(model, x, y, path, rows=6):
     labels = np.tile(np.arange(10), rows)
     written = model.generate(np.repeat(z, 10, axis=0), labels).reshape(rows, 10, *x.shape[1:])
     grid = np.concatenate([x[:rows, None], written], axis=1).reshape(-1, *x.shape[1:])
-    return plotting.save_image_grid(grid, path, nrow=11)
+    return plotting.save_labelled_grid(
+        grid, path, nrow=11, row_labels=[f"a test {int(c)}" for c in y[:rows]],
+        col_labels=["original"] + [f"as {c}" for c in range(10)],
+        title="style transfer: each real digit's style decoded with every label")
 
 
 if __name__ == "__main__":

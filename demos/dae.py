@@ -36,7 +36,7 @@ def main(argv=None):
                         help="masking / salt-and-pepper probability, or Gaussian std "
                         "(default 0.25)")
     args = parser.parse_args(argv)
-    (x, y), (xt, _) = demo.start("dae", args, argv)
+    (x, y), (xt, yt) = demo.start("dae", args, argv)
     epochs = args.epochs or (100 if args.dataset == "digits" else 5)
     cfg = Config(dataset=args.dataset, epochs=epochs, seed=args.seed, latent=args.latent,
                  hidden=args.hidden, noise_level=args.noise_level, image_size=x.shape[-1])
@@ -57,8 +57,11 @@ def main(argv=None):
         print(f"| {noise} | " + " | ".join(f"{v:.4f}" for v in losses) + " |")
         n = 12
         rows = [xt[:n], noisy[:n], dae.reconstruct(noisy[:n]), plain.reconstruct(noisy[:n])]
-        figures.append(plotting.save_image_grid(np.concatenate(rows),
-                                                args.out / f"denoise_{noise}.png", nrow=n))
+        figures.append(plotting.save_labelled_grid(
+            np.concatenate(rows), args.out / f"denoise_{noise}.png", nrow=n,
+            row_labels=["clean", f"corrupted ({noise})", "denoised by DAE", "plain AE"],
+            col_labels=[str(int(c)) for c in yt[:n]],
+            title=f"{noise} noise at level {cfg.noise_level}; columns: true class"))
     print(f"\n(test BCE per pixel against the clean images; 'corrupted input' scores the noisy "
           f"image itself; {time.perf_counter() - start:.0f}s)")
     print("figures (rows: clean, corrupted, DAE, plain AE):\n  "

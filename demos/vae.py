@@ -45,10 +45,11 @@ def main(argv=None):
           f"{scores['loss']:.2f} = reconstruction {scores['recon']:.2f} + KL {scores['kl']:.2f}")
 
     figures = [
-        latent.save_reconstructions(model, xt, args.out / "reconstructions.png"),
+        # Labels name each column's true class, so a wrong reconstruction is visible as one.
+        latent.save_reconstructions(model, xt, args.out / "reconstructions.png", yt),
         save_samples(model, args.out / "samples.png"),
         latent.save_latent_scatter(model, xt, yt, args.out / "latent_scatter.png"),
-        latent.save_interpolations(model, xt, args.out / "interpolations.png"),
+        latent.save_interpolations(model, xt, args.out / "interpolations.png", yt),
     ]
     if cfg.latent == 2:
         figures.append(latent.save_manifold(model, args.out / "latent_map.png"))
@@ -57,7 +58,8 @@ def main(argv=None):
 
 def save_samples(model, path, n=64):
     tg.manual_seed(1)
-    return plotting.save_image_grid(model.sample(n), path)
+    return plotting.save_labelled_grid(model.sample(n), path, nrow=8,
+                                       title="new digits: decoded z ~ N(0, I)")
 
 
 if __name__ == "__main__":

@@ -47,12 +47,12 @@ def test_sample_reports_models_that_cannot_sample(tmp_path):
     out = tmp_path / "run"
     main(["train", "classifier", "--dataset", "digits", "--epochs", "1", "--out", str(out),
           "--quiet", "--max-steps", "2"])
-    assert main(["sample", str(out)]) == 1
+    assert main(["sample", str(out)]) == 2
 
 
-def test_eval_without_a_run_says_what_to_do(tmp_path):
-    with pytest.raises(SystemExit, match="train first"):
-        main(["eval", str(tmp_path)])
+def test_eval_without_a_run_says_what_to_do(tmp_path, capsys):
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "train first" in capsys.readouterr().err
 
 
 def test_gradcheck_command_passes(capsys):
@@ -74,7 +74,7 @@ def test_vae_train_sample_eval_report(tmp_path, capsys):
                  "arithmetic"]:
         assert main(["sample", str(runs / "vae"), "--kind", kind]) == 0
         assert (runs / "vae" / f"{kind}.png").exists()
-    assert main(["sample", str(runs / "vae"), "--kind", "styles"]) == 1   # not conditional
+    assert main(["sample", str(runs / "vae"), "--kind", "styles"]) == 2   # not conditional
     assert main(["eval", str(runs / "vae")]) == 0
     metrics = json.loads((runs / "vae" / "metrics.json").read_text())
     assert metrics["model"] == "vae" and metrics["loss"] > 0 and metrics["train_seconds"] > 0
@@ -94,7 +94,7 @@ def test_gan_on_ring8_train_eval_sample(tmp_path, capsys):
     assert metrics["n_modes"] == 8
     assert 0 <= metrics["modes"] <= metrics["modes_any"] <= 8     # >= 20 samples vs >= 1
     assert main(["sample", str(out)]) == 0
-    assert main(["sample", str(out), "--kind", "interpolate"]) == 1   # points: scatter only
+    assert main(["sample", str(out), "--kind", "interpolate"]) == 2   # points: scatter only
 
 
 def test_cgan_samples_styles_and_interpolations(tmp_path):
@@ -104,8 +104,8 @@ def test_cgan_samples_styles_and_interpolations(tmp_path):
     for kind in ["samples", "styles", "interpolate"]:
         assert main(["sample", str(out), "--kind", kind]) == 0
         assert (out / f"{kind}.png").stat().st_size > 0
-    assert main(["sample", str(out), "--kind", "reconstructions"]) == 1   # no encoder
-    assert main(["sample", str(out), "--kind", "arithmetic"]) == 1        # conditional
+    assert main(["sample", str(out), "--kind", "reconstructions"]) == 2   # no encoder
+    assert main(["sample", str(out), "--kind", "arithmetic"]) == 2        # conditional
 
 
 @pytest.mark.parametrize("model", ["dcgan", "cgan", "vae"])
@@ -123,3 +123,132 @@ def test_gan_help_names_the_toy_datasets(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for name in ["ring8", "grid25", "--objective", "--d-steps", "--lr-d", "--beta1-d"]:
         assert name in text
+
+
+# ----------------------------------------------------------------------------------------------
+# Issue 15: user errors are one line and exit 2; bad options are refused before any work.
+
+DIGITS = ["--dataset", "digits", "--quiet"]
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) >= 1
+    line = err[-1]
+    assert line.startswith("tinygen: error: ") and "Traceback" not in "\n".join(err)
+    return line
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "classifier", "--seed", "-1"], "--seed must be >= 0, got -1"),
+    (["train", "classifier", "--epochs", "0"], "--epochs must be positive, got 0"),
+    (["train", "classifier", "--epochs", "-2"], "--epochs must be positive"),
+    (["train", "classifier", "--max-steps", "0"], "--max-steps must be positive"),
+    (["train", "classifier", "--batch-size", "0"], "--batch-size must be positive"),
+    (["train", "classifier", "--batch-size", "5000"], "--batch-size 5000 is larger than the 1438"),
+    (["train", "vae", "--hidden", "0"], "--hidden must be positive"),
+    (["train", "vae", "--latent", "-1"], "--latent must be positive"),
+    (["train", "ae", "--hidden", "-1"], "--hidden must be >= 0"),
+    (["train", "classifier", "--lr", "inf"], "--lr must be a finite number"),
+    (["sample", "RUN", "-n", "0"], "-n must be positive, got 0"),
+    (["sample", "RUN", "--seed", "-3"], "--seed must be >= 0"),
+    (["eval", "RUN", "-n", "-5"], "-n must be positive"),
+    (["report", "NOWHERE"], "is not a folder"),
+    (["sample", "NOWHERE"], "is not a folder"),
+])
+def test_bad_options_are_one_line_errors_with_exit_2(tmp_path, capsys, argv, message):
+    argv = [str(tmp_path / "nope") if a == "NOWHERE" else str(tmp_path) if a == "RUN" else a
+            for a in argv]
+    if argv[0] == "train":
+        argv += DIGITS + ["--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    assert message in one_line_error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_pointing_at_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["train", "classifier", *DIGITS, "--out", str(tmp_path / "file")]) == 2
+    assert "--out" in one_line_error(capsys) and (tmp_path / "file").read_text() == "x"
+
+
+def test_missing_data_names_the_cli_options(tmp_path, capsys, monkeypatch):
+    import tinygen.data.mnist as mnist
+
+    def offline(url, dest, deadline=None):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(mnist, "fetch", offline)
+    argv = ["train", "classifier", "--dataset", "mnist", "--data-dir", str(tmp_path / "d"),
+            "--out", str(tmp_path / "run"), "--quiet"]
+    assert main(argv) == 2
+    line = one_line_error(capsys)
+    assert "--data-dir" in line and "TINYGEN_DATA" in line and "data_dir=" not in line
+    assert "network is unreachable" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(Exception, match="is not a folder"):
+        main(["--debug", "report", str(tmp_path / "nope")])
+    with pytest.raises(Exception, match="is not a folder"):
+        main(["report", str(tmp_path / "nope"), "--debug"])
+
+
+def test_unexpected_errors_are_one_line_with_a_hint(tmp_path, capsys, monkeypatch):
+    import tinygen.report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    (tmp_path / "r").mkdir()
+    monkeypatch.setattr(tinygen.report, "write_report", broken)
+    assert main(["report", str(tmp_path)]) == 1
+    assert "RuntimeError: boom (run again with --debug" in one_line_error(capsys)
+
+
+def test_resume_without_a_checkpoint_stops(tmp_path, capsys):
+    assert main(["train", "classifier", *DIGITS, "--out", str(tmp_path), "--resume"]) == 2
+    assert "--resume: there is no checkpoint at" in one_line_error(capsys)
+    assert not (tmp_path / "log.jsonl").exists()
+
+
+def test_resume_with_changed_options_refuses_unless_forced(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    base = ["train", "classifier", *DIGITS, "--out", out, "--width", "4", "--max-steps", "2"]
+    assert main(base + ["--batch-size", "32"]) == 0
+    capsys.readouterr()
+    # The stored options are used when none are given, and --epochs may grow.
+    assert main(base[:-2] + ["--resume", "--epochs", "2", "--max-steps", "4"]) == 0
+    assert "resumed from" in capsys.readouterr().err
+    changed = base[:-2] + ["--resume", "--batch-size", "16", "--width", "8"]
+    assert main(changed) == 2
+    line = one_line_error(capsys)
+    assert "--batch-size 32 -> 16" in line and "--width 4 -> 8" in line and "--force" in line
+    forced = base[:-2] + ["--resume", "--batch-size", "16", "--force", "--max-steps", "5"]
+    assert main(forced) == 0
+    assert "no longer bitwise reproducible" in capsys.readouterr().err
+    assert main(["train", "vae", *DIGITS, "--out", out, "--resume"]) == 2
+    assert "is a classifier run, not vae" in one_line_error(capsys)
+
+
+def test_a_failed_start_leaves_no_run_folder(tmp_path, monkeypatch, capsys):
+    import tinygen.train
+
+    def fails(*args, **kwargs):
+        kwargs_out = args[3]
+        kwargs_out.mkdir(parents=True)
+        (kwargs_out / "log.jsonl").write_text("")
+        raise RuntimeError("first step failed")
+
+    monkeypatch.setattr(tinygen.train, "fit", fails)
+    assert main(["train", "classifier", *DIGITS, "--out", str(tmp_path / "run")]) == 1
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "mine").mkdir()                      # a folder the user made is never removed
+    assert main(["train", "classifier", *DIGITS, "--out", str(tmp_path / "mine")]) == 1
+    assert (tmp_path / "mine").is_dir()
+
+
+def test_report_on_an_empty_folder_is_an_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "holds no run folders" in one_line_error(capsys)

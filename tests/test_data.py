@@ -7,11 +7,13 @@ used when they are present next to the repository (or in TINYGEN_DATA), and skip
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import hashlib
 import os
 import sys
+import time
 import urllib.error
 from pathlib import Path
 
@@ -298,7 +300,7 @@ def mirror(tmp_path, monkeypatch):
 
 def serve_from(folder: Path, broken_hosts=("down",), payload=None):
     """A replacement for mnist.fetch: 'down' raises like an offline URL, others copy files."""
-    def fetch(url: str, dest: Path) -> None:
+    def fetch(url: str, dest: Path, deadline=None) -> None:
         host, name = url.removeprefix("fake://").split("/", 1)
         if host in broken_hosts:
             raise urllib.error.URLError("no route to host")
@@ -342,7 +344,7 @@ def test_offline_download_error_points_to_tinygen_data(tmp_path, monkeypatch, mi
 
 
 def test_download_interrupted_midway_leaves_no_file(tmp_path, monkeypatch, mirror):
-    def fetch(url, dest):
+    def fetch(url, dest, deadline=None):
         dest.write_bytes(b"\x1f\x8b partial")
         raise KeyboardInterrupt  # not an error we handle: it must still clean up
     monkeypatch.setattr(mnist_module, "fetch", fetch)
@@ -615,3 +617,104 @@ def test_digits_without_sklearn_says_what_to_install(monkeypatch):
 def test_data_package_never_imports_torch():
     for path in (REPO_ROOT / "tinygen" / "data").glob("*.py"):
         assert "import torch" not in path.read_text(), path
+
+
+# ----------------------------------------------------------------------------------------------
+# Issue 15: downloads have a stall timeout and an overall deadline, and leave no .part file.
+
+
+@contextlib.contextmanager
+def slow_server(behaviour):
+    """A local HTTP server that `behaviour(conn)` answers badly: silence or a trickle."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def serve():
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            threading.Thread(target=behaviour, args=(conn, stop), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/"
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+def silent(conn, stop):
+    stop.wait()                          # accepts, reads nothing, never answers
+    conn.close()
+
+
+def trickle(conn, stop):
+    conn.recv(4096)
+    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+    while not stop.is_set():             # one byte every 0.05 s: never a stall, never done
+        try:
+            conn.sendall(b"x")
+        except OSError:
+            break
+        time.sleep(0.05)
+    conn.close()
+
+
+@pytest.fixture
+def quick_limits(monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setattr(mnist_module, "STALL_TIMEOUT", 0.5)
+    monkeypatch.setattr(mnist_module, "DOWNLOAD_DEADLINE", 1.5)
+
+
+def test_a_server_that_never_answers_costs_the_stall_timeout(tmp_path, quick_limits):
+    with slow_server(silent) as url:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            mnist_module.fetch(url + "x.gz", tmp_path / "x.part")
+        assert time.monotonic() - start < 1.4            # 0.5 s, not 90 s
+
+
+def test_a_trickling_server_is_stopped_by_the_deadline(tmp_path, quick_limits):
+    with slow_server(trickle) as url:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match="download deadline"):
+            mnist_module.fetch(url + "x.gz", tmp_path / "x.part")
+        assert 1.4 < time.monotonic() - start < 3.0
+
+
+def test_slow_mirrors_share_one_deadline_and_leave_no_part_file(tmp_path, monkeypatch,
+                                                                  quick_limits, mirror):
+    with slow_server(trickle) as url:
+        use_source(monkeypatch, mirrors=(url, url, url))
+        start = time.monotonic()
+        with pytest.raises(DatasetError, match="deadline passed"):
+            load_mnist("test", data_dir=tmp_path / "d")
+        assert time.monotonic() - start < 3.0            # not 3 x 1.5 s
+    assert list((tmp_path / "d" / "mnist").iterdir()) == []
+
+
+def test_part_files_of_a_killed_download_are_removed(tmp_path, monkeypatch, mirror):
+    folder = tmp_path / "d" / "mnist"
+    folder.mkdir(parents=True)
+    stem = SPLIT_STEMS["test"][0]
+    old, fresh = folder / f".{stem}.abc.part", folder / f".{stem}.def.part"
+    old.write_bytes(b"partial")
+    fresh.write_bytes(b"partial")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    monkeypatch.setattr(mnist_module, "fetch", serve_from(mirror[0]))
+    load_mnist("test", data_dir=tmp_path / "d")
+    assert not old.exists()
+    assert fresh.exists()             # may belong to a download still running elsewhere

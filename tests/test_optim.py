@@ -717,3 +717,72 @@ def test_clip_grad_value_matches_torch(torch):
     torch.nn.utils.clip_grad_value_(ts, 1.0)
     for p, t in zip(ps, ts, strict=True):
         np.testing.assert_array_equal(p.grad, t.grad.numpy())
+
+
+# ----------------------------------------------------------------------------------------------
+# Issue 15: hyper-parameters that are not finite numbers, gradients of the wrong shape, and
+# state dicts from another optimizer class are refused where they are made, not later.
+
+NOT_A_NUMBER = [
+    (SGD, dict(lr="0.1"), r"SGD: invalid lr: '0.1' \(must be a number, got str\)"),
+    (SGD, dict(lr=None), r"SGD: invalid lr: None"),
+    (SGD, dict(lr=float("inf")), r"SGD: invalid lr: inf \(must be finite\)"),
+    (SGD, dict(lr=0.1, momentum=float("inf")), r"SGD: invalid momentum: inf"),
+    (SGD, dict(lr=0.1, dampening=-0.5), r"SGD: invalid dampening"),
+    (SGD, dict(lr=(0.1, 0.2)), r"SGD: invalid lr: \(0.1, 0.2\) \(must be a number"),
+    (Adam, dict(lr=float("inf")), r"Adam: invalid lr: inf"),
+    (Adam, dict(eps=float("inf")), r"Adam: invalid eps: inf"),
+    (Adam, dict(eps="1e-8"), r"Adam: invalid eps: '1e-8'"),
+    (Adam, dict(betas=0.9), r"Adam: betas must be a pair \(beta1, beta2\), got 0.9"),
+    (Adam, dict(betas=(0.9,)), r"Adam: betas must be a pair"),
+    (Adam, dict(betas=("0.9", 0.99)), r"Adam: invalid betas\[0\]: '0.9'"),
+    (Adam, dict(betas=(0.9, float("nan"))), r"Adam: invalid betas\[1\]: nan"),
+    (AdamW, dict(lr=-1.0), r"AdamW: invalid lr: -1.0 \(must be >= 0\)"),
+    (RMSprop, dict(alpha=float("inf")), r"RMSprop: invalid alpha: inf"),
+    (RMSprop, dict(eps=None), r"RMSprop: invalid eps: None"),
+]
+
+
+@pytest.mark.parametrize("cls, options, match", NOT_A_NUMBER)
+def test_hyper_parameters_must_be_finite_numbers(cls, options, match):
+    with pytest.raises(ValueError, match=match):
+        cls([param([1.0])], **options)
+
+
+def test_betas_as_a_list_are_accepted():
+    assert Adam([param([1.0])], betas=[0.5, 0.6]).defaults["betas"] == (0.5, 0.6)
+
+
+@pytest.mark.parametrize("cls", [SGD, Adam, AdamW, RMSprop])
+def test_a_gradient_of_another_shape_is_an_error_not_a_broadcast(cls):
+    p, q = param(np.zeros((4, 3))), param(np.zeros((2,)))
+    opt = cls([q, p], lr=0.1)
+    p.grad = np.ones((1, 3), dtype=p.dtype)      # would broadcast over (4, 3)
+    q.grad = np.ones(2, dtype=q.dtype)
+    before = q.data.copy()
+    with pytest.raises(tg.ShapeError, match=rf"{cls.__name__}.step: parameter 1 has shape "
+                                            r"\(4, 3\) but its .grad has shape \(1, 3\)"):
+        opt.step()
+    assert not p.data.any()
+    np.testing.assert_array_equal(q.data, before)   # checked before anything was updated
+
+
+def test_load_state_dict_from_another_optimizer_class_is_refused_at_load():
+    p = param(np.zeros(3))
+    adam = Adam([p], lr=0.1)
+    p.grad = np.ones(3, dtype=p.dtype)
+    adam.step()
+    saved = adam.state_dict()
+    sgd = SGD([param(np.zeros(3))], lr=0.1)
+    with pytest.raises(ValueError, match="SGD.load_state_dict: the state dict was saved by Adam"):
+        sgd.load_state_dict(saved)
+    with pytest.raises(ValueError, match="AdamW.load_state_dict: .* saved by Adam"):
+        AdamW([param(np.zeros(3))]).load_state_dict(saved)
+    # An older checkpoint without the class name: judged by its options.
+    legacy = {k: v for k, v in saved.items() if k != "optimizer"}
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: parameter group 0 lacks "
+                                         r"\['dampening', 'momentum', 'nesterov'\]"):
+        sgd.load_state_dict(legacy)
+    with pytest.raises(ValueError, match="expected a dict with 'state' and 'param_groups'"):
+        sgd.load_state_dict({"model": {}})
+    Adam([param(np.zeros(3))]).load_state_dict(legacy)       # the right class still loads

@@ -33,9 +33,10 @@ def test_round_trip_preserves_structure_types_and_bits(tmp_path):
     np.testing.assert_array_equal(w, original["model"]["w"])
 
 
-def test_tensors_are_stored_as_arrays(tmp_path):
+def test_tensors_come_back_as_tensors(tmp_path):
     back = load(save({"t": tg.tensor([1.0, 2.0])}, tmp_path / "t.npz"))
-    np.testing.assert_array_equal(back["t"], [1.0, 2.0])
+    assert isinstance(back["t"], tg.Tensor)
+    np.testing.assert_array_equal(back["t"].data, [1.0, 2.0])
 
 
 def test_no_pickle_inside(tmp_path):
@@ -152,3 +153,125 @@ def test_top_level_save_and_load_of_a_model_and_optimizer(tmp_path):
     for a, b in zip(model.parameters(), twin.parameters(), strict=True):
         np.testing.assert_array_equal(a.data, b.data)
     assert back["step"] == 1 and back["optimizer"]["param_groups"][0]["lr"] == 1e-2
+
+
+# ----------------------------------------------------------------------------------------------
+# Issue 15: the hash covers dtype and shape; object arrays and malformed manifests; write
+# errors that name the path; temp files of killed writes.
+
+
+def _rewrite_member(path, name, transform):
+    """Rewrite one zip member (keeping the zip's own CRCs valid, as an editor would)."""
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    members[name] = transform(members[name])
+    with zipfile.ZipFile(path, "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+
+
+def test_a_rewritten_npy_header_fails_the_checksum(tmp_path):
+    path = save({"w": np.arange(6, dtype=np.float32)}, tmp_path / "c.npz")
+    _rewrite_member(path, "a0.npy", lambda b: b.replace(b"'<f4'", b"'<i4'"))
+    with np.load(path) as z:
+        assert z["a0"].dtype == np.int32                 # the edit took: same bytes, new dtype
+    with pytest.raises(CheckpointError, match=r"a0 \(int32, shape \(6,\)\) does not match its "
+                                              r"checksum"):
+        load(path)
+    path = save({"w": np.arange(6, dtype=np.float32)}, tmp_path / "d.npz")
+    _rewrite_member(path, "a0.npy", lambda b: b.replace(b"(6,)", b"(2, 3)"))
+    with pytest.raises(CheckpointError, match=r"shape \(2, 3\)\) does not match its checksum"):
+        load(path)
+
+
+def _write_manifest(path, manifest, **arrays):
+    raw = np.frombuffer(json.dumps(manifest).encode(), np.uint8)
+    np.savez(path, __manifest__=raw, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("data", [
+    {"__array__": "a0"},                                    # no sha256
+    {"__array__": 3, "sha256": "x"},                        # key not a string
+    {"__dict__": [["k"]]},                                  # a pair of one
+    {"__dict__": [[["a", ["b"]], 1]]},                      # unhashable key
+    {"__dict__": "nope"},
+    {"__tuple__": 5},
+    {"__tensor__": 1},
+    {"something": "else"},
+])
+def test_malformed_manifest_entries_are_checkpoint_errors(tmp_path, data):
+    path = _write_manifest(tmp_path / "m.npz", {"format": "tinygen-checkpoint", "version": 2,
+                                                "data": data}, a0=np.zeros(2))
+    with pytest.raises(CheckpointError, match="m.npz: malformed entry"):
+        load(path)
+
+
+@pytest.mark.parametrize("manifest, match", [
+    ({"format": "tinygen-checkpoint", "version": 2}, "no 'data' field"),
+    ({"version": 2, "data": 1}, "format None"),
+    ({"format": "tinygen-checkpoint", "data": 1}, "version None"),
+    ([1, 2], "manifest is a list"),
+])
+def test_manifest_missing_fields_are_checkpoint_errors(tmp_path, manifest, match):
+    with pytest.raises(CheckpointError, match=match):
+        load(_write_manifest(tmp_path / "m.npz", manifest))
+
+
+def test_version_1_checkpoints_still_load(tmp_path):
+    import hashlib
+
+    a = np.arange(3.0)
+    ref = {"__array__": "a0", "sha256": hashlib.sha256(a.tobytes()).hexdigest()}
+    path = _write_manifest(tmp_path / "old.npz", {"format": "tinygen-checkpoint", "version": 1,
+                                                  "data": {"__dict__": [["w", ref]]}}, a0=a)
+    np.testing.assert_array_equal(load(path)["w"], a)
+
+
+def test_object_arrays_are_refused_not_pickled(tmp_path):
+    with pytest.raises(TypeError, match=r"save: cannot store an array of dtype object"):
+        save({"x": np.array([1, "a"], dtype=object)}, tmp_path / "c.npz")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_parent_that_is_a_file_names_the_path(tmp_path):
+    (tmp_path / "runs").write_text("not a folder")
+    with pytest.raises(NotADirectoryError, match=r"save: cannot write .*runs/x/c.npz: a parent "
+                                                 r"of it is a file"):
+        save({"v": 1}, tmp_path / "runs" / "x" / "c.npz")
+
+
+def test_a_full_disk_names_the_path_and_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    path = save({"v": 1}, tmp_path / "c.npz")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match=r"save: cannot write .*c.npz: No space left on device; "
+                                      r"any previous checkpoint there is unchanged") as info:
+        save({"v": 2}, path)
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert load(path) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]
+
+
+def test_temp_files_of_a_killed_write_are_removed_by_the_next_save(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = tmp_path / f".c.npz.{dead}.k1ll3d.tmp"          # what a killed save leaves
+    live = tmp_path / f".c.npz.{os.getppid()}.wr1t1n.tmp"  # a live process's save in progress
+    other = tmp_path / f".d.npz.{dead}.k1ll3d.tmp"          # another checkpoint's
+    for f in (stale, live, other):
+        f.write_bytes(b"partial")
+    save({"v": 1}, tmp_path / "c.npz")
+    assert not stale.exists()
+    assert live.exists() and other.exists()

@@ -163,3 +163,23 @@ def test_an_ignored_sigint_stays_ignored(tmp_path):
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_resume_leaves_no_duplicate_log_lines_for_replayed_steps(tmp_path):
+    # A run killed at step 7 had logged steps 1..7 but checkpointed only at step 5; the resume
+    # replays 6 and 7, so their old lines (and a half-written last line) must go.
+    model, loader = make()
+    fit(model, loader, epochs=2, out_dir=tmp_path, quiet=True, sample_every=0, log_every=1,
+        max_steps=5)
+    log = tmp_path / "log.jsonl"
+    with open(log, "a") as f:
+        f.write(json.dumps({"step": 6, "epoch": 1.0, "loss": 9.0}) + "\n")
+        f.write(json.dumps({"step": 7, "epoch": 1.1, "loss": 9.0}) + "\n")
+        f.write('{"step": 8, "epo')                       # killed mid-write
+    model, loader = make()
+    fit(model, loader, epochs=2, out_dir=tmp_path, resume=True, quiet=True, sample_every=0,
+        log_every=1)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    steps = [r["step"] for r in records if "loss" in r]
+    assert steps == list(range(1, 13))                     # 12 steps, each logged once
+    assert 9.0 not in [r["loss"] for r in records if "loss" in r]

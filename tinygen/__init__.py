@@ -2,7 +2,13 @@
 
 Reading order for the engine: `autograd.py` (the graph and backward), `ops.py` (each op and
 its VJP), `gradcheck.py` (how the VJPs are verified), then `nn/functional.py` and `kernels/`.
+
+`import tinygen as tg` gives the engine at once, and `tg.nn`, `tg.optim`, `tg.data` (and the
+other subpackages) on first use, as PyTorch users expect. They are imported lazily because
+`tg.nn` pulls in the Numba kernels, which would make `import tinygen` five times slower.
 """
+
+import importlib
 
 import numpy as np
 
@@ -21,6 +27,7 @@ from tinygen.autograd import (
 from tinygen.creation import (
     arange,
     eye,
+    from_numpy,
     full,
     full_like,
     ones,
@@ -82,3 +89,18 @@ float64 = np.float64
 int64 = np.int64
 
 __version__ = "0.1.0"
+
+
+# Subpackages reachable as attributes (`tg.nn.Linear`), imported on first use (PEP 562).
+_LAZY_SUBPACKAGES = ("nn", "optim", "data", "models", "metrics", "kernels", "plotting",
+                     "latent", "report", "train")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBPACKAGES:
+        return importlib.import_module(f"tinygen.{name}")  # also binds tinygen.<name>
+    raise AttributeError(f"module 'tinygen' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBPACKAGES))

@@ -140,10 +140,6 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self._op is None
 
-    def size(self, dim=None):
-        """PyTorch's `size()`: the shape, or one of its entries."""
-        return self.data.shape if dim is None else self.data.shape[dim]
-
     def numel(self) -> int:
         return self.data.size
 
@@ -223,14 +219,73 @@ def _as_array(data, dtype=None) -> np.ndarray:
     """
     if isinstance(data, Tensor):
         data = data.data
-    if dtype is not None:
-        return np.asarray(data, dtype=dtype)
-    if isinstance(data, np.ndarray | np.generic):
-        return np.asarray(data)
-    arr = np.asarray(data)
-    if arr.dtype == np.float64:  # came from Python floats: use the default dtype
-        arr = arr.astype(DEFAULT_DTYPE)
+    if isinstance(data, np.ndarray | np.generic) and dtype is None:
+        return _checked_dtype(np.asarray(data), data)
+    try:
+        arr = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
+    except (ValueError, OverflowError, TypeError) as err:
+        raise _conversion_error(data, dtype, err) from None
+    arr = _checked_dtype(arr, data)
+    # NumPy stores Python ints beyond int64 as uint64, or mixed with others as float64
+    # (rounding them); PyTorch refuses both, and so do we.
+    if dtype is None and arr.dtype in (np.uint64, np.float64) and _has_big_int(data):
+        raise TypeError(f"tensor: cannot make a tensor from {_what(data)}: an integer does "
+                        f"not fit in int64 (-2**63 .. 2**63 - 1)")
+    if dtype is None and arr.dtype == np.float64 and not isinstance(data, np.ndarray):
+        arr = arr.astype(DEFAULT_DTYPE)  # came from Python floats: use the default dtype
     return arr
+
+
+# Booleans, integers and floats. Complex numbers would lose their imaginary part in the first
+# real op, and object/string arrays have no arithmetic at all, so they are refused up front.
+_TENSOR_KINDS = "biuf"
+
+
+def _checked_dtype(arr: np.ndarray, data) -> np.ndarray:
+    if arr.dtype.kind in _TENSOR_KINDS:
+        return arr
+    if arr.dtype.kind == "c":
+        why = "complex numbers are not supported (take .real or .imag first)"
+    elif arr.dtype.kind == "O" and _has_big_int(data):
+        why = "an integer does not fit in int64 (-2**63 .. 2**63 - 1)"
+    elif arr.dtype.kind == "O":
+        why = "it holds Python objects (None, or tensors inside a list? use tinygen.stack)"
+    elif arr.dtype.kind in "US":
+        why = "strings are not numbers"
+    else:
+        why = f"dtype {arr.dtype} is not a number type"
+    raise TypeError(f"tensor: cannot make a tensor from {_what(data)}: {why}")
+
+
+def _conversion_error(data, dtype, err) -> Exception:
+    if "inhomogeneous" in str(err) or "sequence" in str(err):
+        return ValueError(f"tensor: {_what(data)} is ragged: its rows have different "
+                          f"lengths, so it has no rectangular shape")
+    if isinstance(err, OverflowError) or _has_big_int(data):
+        return TypeError(f"tensor: {_what(data)} holds an integer too big for "
+                         f"{np.dtype(dtype) if dtype is not None else 'int64'}")
+    return TypeError(f"tensor: cannot convert {_what(data)}"
+                     f"{f' to {dtype}' if dtype is not None else ''}: {err}")
+
+
+def _has_big_int(data, limit=2**63) -> bool:
+    """True if a (nested) Python int in `data` is outside -limit .. limit - 1."""
+    stack = [data]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list | tuple):
+            stack.extend(v)
+        elif isinstance(v, int) and not -limit <= v < limit:
+            return True
+    return False
+
+
+def _what(data) -> str:
+    if isinstance(data, np.ndarray):
+        return f"an array of dtype {data.dtype} and shape {data.shape}"
+    if isinstance(data, list | tuple):
+        return f"a {type(data).__name__}"
+    return f"{type(data).__name__} {repr(data)[:40]}"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -97,7 +97,11 @@ def save_reconstructions(model, x, path, labels=None, n=16) -> Path:
     """Originals on the top row, reconstructions below."""
     given = _given(model, None if labels is None else labels[:n])
     recon = model.reconstruct(x[:n], **given)
-    return plotting.save_image_grid(np.concatenate([x[:n], recon]), path, nrow=len(x[:n]))
+    cols = None if labels is None else [str(int(c)) for c in labels[:n]]
+    return plotting.save_labelled_grid(
+        np.concatenate([x[:n], recon]), path, nrow=len(x[:n]),
+        row_labels=["original", "reconstruction"], col_labels=cols,
+        title="test images (top) and their reconstructions (bottom); columns: true class")
 
 
 def save_latent_scatter(model, x, labels, path) -> Path:
@@ -112,7 +116,13 @@ def save_manifold(model, path, n=15) -> Path:
                          f"{model.cfg.latent} dims (train with --latent 2)")
     if getattr(model, "n_conditions", 0):
         raise ValueError("save_manifold: a conditional model needs a label; use 'styles'")
-    return plotting.save_image_grid(model.generate(gaussian_grid(n)), path, nrow=n)
+    # Column c holds z1 = z[c, 0], row r holds z2 = z[r n, 1] (top row = highest z2): normal
+    # quantiles, so the labels are in units of the prior's standard deviation.
+    z = gaussian_grid(n)
+    return plotting.save_labelled_grid(
+        model.generate(z), path, nrow=n, row_labels=[f"z2={v:.1f}" for v in z[::n, 1]],
+        col_labels=[f"{v:.1f}" for v in z[:n, 0]],
+        title="decoded latent grid: z1 across (columns), z2 down (rows)")
 
 
 def save_interpolations(model, x, path, labels=None, steps=10, pairs=4) -> Path:
@@ -120,13 +130,18 @@ def save_interpolations(model, x, path, labels=None, steps=10, pairs=4) -> Path:
     A conditional model decodes each row with the label of the pair's first image."""
     ys = None if labels is None else labels[:2 * pairs]
     z = model.latent(x[:2 * pairs], **_given(model, ys))
-    rows = []
+    rows, names = [], []
     for i in range(pairs):
         given = _given(model, None if ys is None else np.full(steps, ys[2 * i]))
+        pair = f"{ys[2 * i]}->{ys[2 * i + 1]}" if ys is not None else f"pair {i + 1}"
         for method in ("linear", "slerp"):
             rows.append(model.generate(interpolate(z[2 * i], z[2 * i + 1], steps, method),
                                        **given))
-    return plotting.save_image_grid(np.concatenate(rows), path, nrow=steps)
+            names.append(f"{pair}: {'lerp' if method == 'linear' else 'slerp'}")
+    return plotting.save_labelled_grid(
+        np.concatenate(rows), path, nrow=steps, row_labels=names,
+        col_labels=[f"t={v:.2f}" for v in np.linspace(0, 1, steps)],
+        title="decoded codes from one test image (left) to another (right): lerp vs slerp")
 
 
 def save_arithmetic(model, x, labels, path, source=None) -> Path:
@@ -147,7 +162,11 @@ def save_arithmetic(model, x, labels, path, source=None) -> Path:
     for i in source:
         moved = np.stack([z[i] - means[int(labels[i])] + means[c] for c in classes])
         rows.append(np.concatenate([x[i:i + 1], model.generate(moved)]))
-    return plotting.save_image_grid(np.concatenate(rows), path, nrow=len(classes) + 1)
+    return plotting.save_labelled_grid(
+        np.concatenate(rows), path, nrow=len(classes) + 1,
+        row_labels=[f"a test {int(labels[i])}" for i in source],
+        col_labels=["original"] + [f"to {c}" for c in classes],
+        title="z(x) - mean z(its class) + mean z(class c), class means of test codes")
 
 
 def save_styles(model, path, n_styles=8) -> Path:

@@ -532,24 +532,36 @@ pad_p = primitive("pad", pad_fwd, pad_vjp)
 # Public wrappers: PyTorch argument names (`dim`, `keepdim`) and NumPy's (`axis`, `keepdims`).
 
 
-def _axes(ndim, dim=None, axis=None):
+def _dim(op, d, ndim, new=0):
+    """One dim index, negatives counting from the end, checked like PyTorch: for an n-D
+    tensor it must lie in -n..n-1 (a 0-D tensor accepts -1 and 0). `d % ndim` alone would
+    quietly turn dim 5 of a 2-D tensor into dim 1. `new=1` is for ops that insert a dim
+    (unsqueeze, stack), where n + 1 positions exist."""
+    if isinstance(d, bool) or not isinstance(d, int | np.integer):
+        raise TypeError(f"{op}: dim must be an int, got {d!r}")
+    n = builtins.max(ndim + new, 1)
+    if not -n <= d < n:
+        raise IndexError(f"{op}: dim {d} out of range for a {ndim}-D tensor "
+                         f"(expected {-n}..{n - 1})")
+    return int(d) % n
+
+
+def _axes(ndim, dim=None, axis=None, op="reduction"):
     """Normalise dim/axis (None, int or sequence, negatives allowed) to None or a sorted tuple."""
     d = dim if dim is not None else axis
     if d is None:
         return None
     d = (d,) if isinstance(d, int | np.integer) else tuple(d)
-    out = []
-    for a in d:
-        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
-            raise IndexError(f"dimension {a} is out of range for a tensor with {ndim} dims")
-        out.append(int(a) % builtins.max(ndim, 1))
+    out = [_dim(op, a, ndim) for a in d]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dim {tuple(d)} repeats a dimension")
     return tuple(sorted(out))
 
 
 def _reduce(op, x, dim, keepdim, axis, keepdims):
     x = _tensor(x)
     keep = bool(keepdim or keepdims)
-    return op(x, axis=_axes(x.ndim, dim, axis), keepdims=keep)
+    return op(x, axis=_axes(x.ndim, dim, axis, op=op.name), keepdims=keep)
 
 
 def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
@@ -576,21 +588,33 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
 def var(x, dim=None, keepdim=False, *, correction=1, axis=None, keepdims=False):
     """Variance over `dim`, divided by N - correction (PyTorch's default correction=1)."""
     x = _tensor(x)
-    axes = _axes(x.ndim, dim, axis)
+    axes = _axes(x.ndim, dim, axis, op="var")
     n = x.data.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
     centred = x - mean(x, dim=axes, keepdim=True)
     return sum(centred * centred, dim=axes, keepdim=keepdim or keepdims) / builtins.max(
         n - correction, 0)
 
 
-def softmax(x, dim=-1):
-    x = _tensor(x)
-    return softmax_p(x, axis=_axes(x.ndim, dim)[0])
+def _one_axis(op, ndim, dim, axis):
+    """The single axis of softmax-like ops, given as `dim=` (PyTorch) or `axis=` (NumPy)."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"{op}: give dim= or axis=, not both (got dim={dim}, axis={axis})")
+    d = axis if dim is None else dim
+    d = -1 if d is None else d
+    if not isinstance(d, int | np.integer):
+        raise TypeError(f"{op}: dim must be one int, got {d!r}")
+    return _axes(ndim, d, op=op)[0]
 
 
-def log_softmax(x, dim=-1):
+def softmax(x, dim=None, *, axis=None):
+    """softmax over `dim` (default the last); `axis=` is accepted too, like the reductions."""
     x = _tensor(x)
-    return log_softmax_p(x, axis=_axes(x.ndim, dim)[0])
+    return softmax_p(x, axis=_one_axis("softmax", x.ndim, dim, axis))
+
+
+def log_softmax(x, dim=None, *, axis=None):
+    x = _tensor(x)
+    return log_softmax_p(x, axis=_one_axis("log_softmax", x.ndim, dim, axis))
 
 
 def _shape_arg(shape):
@@ -606,25 +630,35 @@ def reshape(x, *shape):
 
 def permute(x, *dims):
     x = _tensor(x)
-    axes = tuple(int(d) % builtins.max(x.ndim, 1) for d in _shape_arg(dims))
+    dims = _shape_arg(dims)
+    if len(dims) != x.ndim:
+        raise ValueError(f"permute: {dims} names {len(dims)} dims, but the input has "
+                         f"{x.ndim} (shape {x.shape})")
+    axes = tuple(_dim("permute", d, x.ndim) for d in dims)
     if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"permute: {tuple(dims)} is not a permutation of {x.ndim} dims "
-                         f"(input shape {x.shape})")
+        raise ValueError(f"permute: {dims} is not a permutation of {x.ndim} dims "
+                         f"(a dim repeats; input shape {x.shape})")
     return permute_p(x, axes=axes)
 
 
 def transpose(x, dim0=-2, dim1=-1):
     x = _tensor(x)
+    if x.ndim < 2 and (dim0, dim1) == (-2, -1):
+        raise ValueError(f"transpose: needs at least 2 dims to swap, got shape {x.shape}")
+    d0, d1 = _dim("transpose", dim0, x.ndim), _dim("transpose", dim1, x.ndim)
     axes = list(range(x.ndim))
-    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    axes[d0], axes[d1] = axes[d1], axes[d0]
     return permute_p(x, axes=tuple(axes))
 
 
 def flatten(x, start_dim=0, end_dim=-1):
     x = _tensor(x)
+    s, e = _dim("flatten", start_dim, x.ndim), _dim("flatten", end_dim, x.ndim)
     if x.ndim == 0:
         return reshape(x, 1)
-    s, e = start_dim % x.ndim, end_dim % x.ndim
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                         f"(input shape {x.shape})")
     return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
 
 
@@ -632,13 +666,13 @@ def squeeze(x, dim=None):
     x = _tensor(x)
     if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
-    dims = _axes(x.ndim, dim)
+    dims = _axes(x.ndim, dim, op="squeeze")
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in dims or n != 1))
 
 
 def unsqueeze(x, dim):
     x = _tensor(x)
-    dim = dim % (x.ndim + 1)
+    dim = _dim("unsqueeze", dim, x.ndim, new=1)      # the new dim may also go last
     return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
@@ -659,38 +693,50 @@ def cat(tensors, dim=0):
     tensors = _lift(list(tensors))
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
-    return cat_p(*tensors, axis=_axes(tensors[0].ndim, dim)[0])
+    return cat_p(*tensors, axis=_dim("cat", dim, tensors[0].ndim))
 
 
 def stack(tensors, dim=0):
     tensors = _lift(list(tensors))
     if not tensors:
         raise ValueError("stack: expected a non-empty sequence of tensors")
-    return stack_p(*tensors, axis=dim % (tensors[0].ndim + 1))
+    return stack_p(*tensors, axis=_dim("stack", dim, tensors[0].ndim, new=1))
 
 
 def split(x, split_size_or_sections, dim=0):
     """Split along `dim` into chunks of a given size (int) or of the listed sizes."""
     x = _tensor(x)
-    dim = _axes(x.ndim, dim)[0]
+    if x.ndim == 0:
+        raise ValueError("split: cannot split a 0-D tensor")
+    dim = _dim("split", dim, x.ndim)
     n = x.shape[dim]
-    if isinstance(split_size_or_sections, int):
-        step = split_size_or_sections
-        sizes = [builtins.min(step, n - s) for s in range(0, n, step)]
+    if isinstance(split_size_or_sections, int | np.integer):
+        step = int(split_size_or_sections)
+        if step <= 0:
+            raise ValueError(f"split: split_size must be a positive int, got {step} "
+                             f"(input shape {x.shape}, dim {dim})")
+        # An empty dim still gives one (empty) piece, as in PyTorch.
+        sizes = [builtins.min(step, n - s) for s in range(0, n, step)] or [0]
     else:
-        sizes = list(split_size_or_sections)
-        if builtins.sum(sizes) != n:
-            raise ValueError(f"split: sizes {sizes} do not add up to {n}, the size of dim "
-                             f"{dim} of input shape {x.shape}")
+        sizes = [int(k) for k in split_size_or_sections]
+        if builtins.any(k < 0 for k in sizes) or builtins.sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} must be >= 0 and add up to {n}, the size "
+                             f"of dim {dim} of input shape {x.shape}")
     starts = np.cumsum([0] + sizes[:-1])
     lead = (slice(None),) * dim
     return tuple(x[lead + (slice(int(s), int(s) + k),)] for s, k in zip(starts, sizes, strict=True))
 
 
 def chunk(x, chunks, dim=0):
+    """Split into `chunks` nearly equal pieces (fewer if dim is short), as `torch.chunk`."""
     x = _tensor(x)
-    n = x.shape[_axes(x.ndim, dim)[0]]
-    return split(x, -(-n // chunks), dim)
+    if isinstance(chunks, bool) or not isinstance(chunks, int | np.integer) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r} "
+                         f"(input shape {x.shape})")
+    if x.ndim == 0:
+        raise ValueError("chunk: cannot chunk a 0-D tensor")
+    n = x.shape[_dim("chunk", dim, x.ndim)]
+    return split(x, builtins.max(-(-n // chunks), 1), dim)
 
 
 def pad(x, pad, value=0.0):
@@ -782,10 +828,12 @@ Tensor.amin = min
 Tensor.var = var
 Tensor.logsumexp = logsumexp
 Tensor.matmul = matmul
-Tensor.argmax = lambda x, dim=None, keepdim=False: _no_grad_result(
-    np.argmax(x.data, axis=dim, keepdims=keepdim))
-Tensor.argmin = lambda x, dim=None, keepdim=False: _no_grad_result(
-    np.argmin(x.data, axis=dim, keepdims=keepdim))
+Tensor.argmax = lambda x, dim=None, keepdim=False: _no_grad_result(np.argmax(
+    x.data, axis=None if dim is None else _dim("argmax", dim, x.ndim), keepdims=keepdim))
+Tensor.argmin = lambda x, dim=None, keepdim=False: _no_grad_result(np.argmin(
+    x.data, axis=None if dim is None else _dim("argmin", dim, x.ndim), keepdims=keepdim))
+# PyTorch's size(): the whole shape, or the entry of one (checked) dim.
+Tensor.size = lambda x, dim=None: x.shape if dim is None else x.shape[_dim("size", dim, x.ndim)]
 
 Tensor.reshape = reshape
 Tensor.view = reshape

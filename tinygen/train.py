@@ -141,6 +141,7 @@ def fit(model: Model, loader, epochs: int, out_dir, *, config=None, resume=False
     state = _State(step=0, epoch=0, batch=0, loader_rng=loader.generator.bit_generator.state)
     if resume and (out / CHECKPOINT).exists():
         state = _restore(model, loader, out / CHECKPOINT)
+        _truncate_log(out / "log.jsonl", state.step)
         print(f"resumed from {out / CHECKPOINT} at epoch {state.epoch + 1}, "
               f"step {state.step}", file=sys.stderr)
     to_tensors = to_tensors or _default_to_tensors
@@ -310,6 +311,25 @@ def save_samples(model, path, n=64):
     finally:
         model.train()
     return plotting.save_samples(samples, path)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop the log lines written after the checkpoint's step: the resumed run replays those
+    steps and logs them again, and a learner plotting log.jsonl should see each step once.
+    A half-written last line (the process was killed mid-write) is dropped too."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("step", 0) <= step:
+            kept.append(line + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(kept))
+    tmp.replace(path)                       # atomic: a crash here keeps the old log
 
 
 def _log(log, history, record):

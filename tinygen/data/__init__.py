@@ -12,6 +12,7 @@ from tinygen.data.loader import (
     ArrayDataset,
     DataLoader,
     Subset,
+    TensorDataset,
     labelled_subset,
     random_split,
     train_val_split,
@@ -30,7 +31,7 @@ from tinygen.data.toy import (
 
 __all__ = [
     "ArrayDataset", "DataLoader", "DatasetError", "FashionMNIST", "GaussianMixture2D", "MNIST",
-    "Subset", "cache_dir", "grid25", "grid25_mixture", "labelled_subset", "load_digits",
-    "load_mnist", "random_split", "read_idx", "ring8", "ring8_mixture", "spiral", "swiss_roll",
-    "train_val_split", "two_moons", "write_idx",
+    "Subset", "TensorDataset", "cache_dir", "grid25", "grid25_mixture", "labelled_subset",
+    "load_digits", "load_mnist", "random_split", "read_idx", "ring8", "ring8_mixture", "spiral",
+    "swiss_roll", "train_val_split", "two_moons", "write_idx",
 ]

@@ -24,7 +24,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 __all__ = [
-    "ArrayDataset", "DataLoader", "Subset", "labelled_subset", "random_split", "train_val_split",
+    "ArrayDataset", "DataLoader", "Subset", "TensorDataset", "labelled_subset", "random_split",
+    "train_val_split",
 ]
 
 SeedLike = int | np.random.Generator | None
@@ -51,6 +52,11 @@ class ArrayDataset:
 
     def __getitem__(self, index):
         return tuple(a[index] for a in self.arrays)
+
+
+# PyTorch's name for the same thing. Tensors work as inputs too (np.asarray reads their data),
+# but items come back as arrays, as everywhere in this package.
+TensorDataset = ArrayDataset
 
 
 class Subset:

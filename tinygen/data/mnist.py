@@ -16,6 +16,10 @@ habits carry over to any dataset.
 3. **Never leave half a file.** A download goes to a temporary file in the destination folder,
    is verified there, and only then is renamed into place with `os.replace`, which is atomic on
    one file system. A failed or corrupt download leaves nothing behind to trip the next run.
+4. **Never wait forever.** A socket timeout alone does not bound a download: it only limits
+   each wait for the next bytes, so a server that trickles one byte every few seconds would
+   keep it going for hours. Each file therefore has a *stall* timeout (no byte for
+   `STALL_TIMEOUT` s) and an overall *deadline* (`DOWNLOAD_DEADLINE` s, across all mirrors).
 
 Pixel convention (shared with `digits.py`): loaders return the raw integer pixels the dataset
 stores (uint8, 0..255 here), and `normalize=True` returns float32 in [0, 1] instead. Labels are
@@ -30,8 +34,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import shutil
 import tempfile
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,10 +161,28 @@ def cache_dir() -> Path:
     return Path(base) / "tinygen"
 
 
-def fetch(url: str, dest: Path) -> None:
-    """Copy `url` into the file `dest`. Tests replace this function to stay off the network."""
-    with urllib.request.urlopen(url, timeout=30) as response, open(dest, "wb") as out:
-        shutil.copyfileobj(response, out)
+# Limits of one file's download. MNIST's largest file is 9.9 MB: 5 minutes allows 33 kB/s.
+STALL_TIMEOUT = 15.0        # seconds without a byte (also the connect timeout)
+DOWNLOAD_DEADLINE = 300.0   # seconds for the whole file, over every mirror tried
+
+
+def fetch(url: str, dest: Path, deadline: float | None = None) -> None:
+    """Copy `url` into the file `dest`, giving up (TimeoutError) when no byte arrives for
+    `STALL_TIMEOUT` seconds or the transfer outlasts `deadline` seconds. Tests replace this
+    function to stay off the network."""
+    deadline = DOWNLOAD_DEADLINE if deadline is None else deadline
+    give_up = time.monotonic() + deadline
+    # timeout= bounds the connect and every single read: that is the stall timeout.
+    with urllib.request.urlopen(url, timeout=min(STALL_TIMEOUT, deadline)) as response, \
+            open(dest, "wb") as out:
+        # read1 returns whatever has arrived (up to 64 kB) instead of waiting for 64 kB, so
+        # the deadline is checked after every trickle of bytes, however small.
+        while chunk := response.read1(1 << 16):
+            out.write(chunk)
+            if time.monotonic() > give_up:
+                raise TimeoutError(f"gave up after {deadline:.0f} s (the download deadline, "
+                                   f"tinygen.data.mnist.DOWNLOAD_DEADLINE); the server is "
+                                   f"too slow")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,26 +228,43 @@ def _locate(source: Source, stems, data_dir, download: bool) -> dict[str, Path]:
         if all(found.values()):
             return found
     if not download:
-        raise FileNotFoundError(
+        err = FileNotFoundError(
             f"{source.folder} files {list(stems)} not found in any of "
             f"{[str(f) for f in folders]}. Set TINYGEN_DATA to a folder containing "
             f"{source.folder}/, pass data_dir=, or pass download=True.")
+        raise _searched(err, source, folders)
     # Download into the last place searched: data_dir when given, else the user cache.
     target = folders[-1]
-    return {stem: _find(target, stem) or _download(source, stem, target) for stem in stems}
+    try:
+        return {stem: _find(target, stem) or _download(source, stem, target) for stem in stems}
+    except DatasetError as err:
+        raise _searched(err, source, folders) from None
+
+
+def _searched(err: Exception, source: Source, folders) -> Exception:
+    """Attach what was looked for and where, so a front end (the CLI) can word its own advice
+    (`--data-dir` rather than `data_dir=`) without parsing this module's message."""
+    err.dataset, err.searched = source.folder, [str(f) for f in folders]
+    return err
 
 
 def _download(source: Source, stem: str, folder: Path) -> Path:
     """Fetch `stem`.gz from the first mirror that serves a verified copy; return its path."""
     folder.mkdir(parents=True, exist_ok=True)
+    _remove_stale_parts(folder, stem)
     errors = []
+    give_up = time.monotonic() + DOWNLOAD_DEADLINE
     for mirror in source.mirrors:
         url = f"{mirror}{stem}.gz"
+        remaining = give_up - time.monotonic()
+        if remaining <= 0:
+            errors.append(f"  {url}: not tried, the {DOWNLOAD_DEADLINE:.0f} s deadline passed")
+            continue
         # The temp file sits in the destination folder so os.replace is a same-disk rename.
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".part")
         os.close(fd)
         try:
-            fetch(url, Path(tmp))
+            fetch(url, Path(tmp), deadline=remaining)
             _read_checked(Path(tmp), source, stem, display=url)
             os.replace(tmp, folder / f"{stem}.gz")
             return folder / f"{stem}.gz"
@@ -238,6 +277,19 @@ def _download(source: Source, stem: str, folder: Path) -> Path:
         f"could not download {stem}.gz into {folder}:\n" + "\n".join(errors) + "\n"
         "If this machine is offline, point tinygen at a folder that already holds the files: "
         f"set TINYGEN_DATA=/path/to/data (containing {source.folder}/) or pass data_dir=.")
+
+
+def _remove_stale_parts(folder: Path, stem: str) -> None:
+    """Delete `.part` files of `stem` left by a download that was killed (kill -9, power
+    loss). A live download writes at least every STALL_TIMEOUT seconds, or gives up; a file
+    untouched for twice that long has no writer left."""
+    now = time.time()
+    for part in folder.glob(f".{stem}.*.part"):
+        try:
+            if now - part.stat().st_mtime > 2 * STALL_TIMEOUT:
+                part.unlink()
+        except FileNotFoundError:
+            pass
 
 
 # ---------------------------------------------------------------------------------------------

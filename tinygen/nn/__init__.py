@@ -1,7 +1,8 @@
 """Layers and models: `tinygen.nn.functional` (functions of tensors), `Module` and the layer
-classes built on it, and `tinygen.nn.init` for weight initialisation."""
+classes built on it, the loss modules, `tinygen.nn.init` for weight initialisation and
+`tinygen.nn.utils` for gradient clipping, each where PyTorch keeps it."""
 
-from tinygen.nn import functional, init
+from tinygen.nn import functional, init, utils
 from tinygen.nn.gan_layers import (
     GaussianNoise,
     VirtualBatchNorm1d,
@@ -34,5 +35,13 @@ from tinygen.nn.layers import (
     Tanh,
     Unflatten,
     Upsample,
+)
+from tinygen.nn.losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
 )
 from tinygen.nn.module import Module, ModuleList, Parameter, Sequential

@@ -69,6 +69,18 @@ def _pair(v) -> tuple[int, int]:
     return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
 
 
+def _check_sizes(op, minimum, **sizes):
+    """Each argument must be an int (or a pair of ints) >= minimum; the error names the op
+    and the argument. Without it `Conv2d(1, 2, 0)` died in init with a ZeroDivisionError."""
+    for name, v in sizes.items():
+        values = (v,) if np.isscalar(v) else tuple(v)
+        if len(values) not in (1, 2) or not all(
+                isinstance(n, int | np.integer) and not isinstance(n, bool) for n in values):
+            raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+        if any(n < minimum for n in values):
+            raise ValueError(f"{op}: {name} must be >= {minimum}, got {v!r}")
+
+
 def _check_ndim(op, x, ndim, layout):
     if x.ndim != ndim:
         raise ValueError(f"{op}: expected a {ndim}-D input {layout}, got shape {x.shape}")
@@ -150,6 +162,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     The bias is added inside the kernel, and its gradient comes out of the same backward pass.
     """
     _check_ndim("conv2d", x, 4, "(N, C, H, W)")
+    _check_sizes("conv2d", 1, stride=stride, dilation=dilation)
+    _check_sizes("conv2d", 0, padding=padding)
     inputs = (x, weight) if bias is None else (x, weight, bias)
     return conv2d_p(*inputs, stride=_pair(stride), padding=_pair(padding),
                     dilation=_pair(dilation))
@@ -176,6 +190,11 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     Output size per axis: (H - 1) s - 2 p + d (k - 1) + output_padding + 1.
     """
     _check_ndim("conv_transpose2d", x, 4, "(N, C, H, W)")
+    _check_sizes("conv_transpose2d", 1, stride=stride, dilation=dilation)
+    _check_sizes("conv_transpose2d", 0, padding=padding, output_padding=output_padding)
+    if x.dtype != weight.dtype:   # else the kernel's error would name conv2d_input_grad
+        raise TypeError(f"conv_transpose2d: input dtype {x.dtype} and weight dtype "
+                        f"{weight.dtype} must match (input {x.shape}, weight {weight.shape})")
     y = conv_transpose2d_p(x, weight, stride=_pair(stride), padding=_pair(padding),
                            output_padding=_pair(output_padding), dilation=_pair(dilation))
     return y if bias is None else y + bias.reshape(1, -1, 1, 1)
@@ -196,6 +215,8 @@ def _offsets(k):
 
 
 def _pool_geometry(op, x, kernel_size, stride, padding):
+    _check_sizes(op, 1, kernel_size=kernel_size, **({} if stride is None else {"stride": stride}))
+    _check_sizes(op, 0, padding=padding)
     k = _pair(kernel_size)
     s = _pair(stride if stride is not None else kernel_size)
     p = _pair(padding)
@@ -288,6 +309,9 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest"):
         raise ValueError("interpolate: give exactly one of size= and scale_factor=")
     if size is None:
         sh, sw = (scale_factor, scale_factor) if np.isscalar(scale_factor) else scale_factor
+        if not (np.isfinite(sh) and np.isfinite(sw) and sh > 0 and sw > 0):
+            raise ValueError(f"interpolate: scale_factor must be positive and finite, got "
+                             f"{scale_factor} (input shape {x.shape})")
         if float(sh).is_integer() and float(sw).is_integer():
             sh, sw = int(sh), int(sw)
             blocks = x.reshape(n, c, h, 1, w, 1).expand(n, c, h, sh, w, sw)
@@ -298,6 +322,7 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest"):
         cols = np.minimum(np.floor(np.arange(wo) / sw).astype(np.int64), w - 1)
     else:
         # For a given size: output i reads input floor(i * H_in / H_out).
+        _check_sizes("interpolate", 1, size=size)
         ho, wo = _pair(size)
         rows = (np.arange(ho) * h) // ho if ho > 0 else np.arange(0)
         cols = (np.arange(wo) * w) // wo if wo > 0 else np.arange(0)

@@ -22,6 +22,16 @@ def _param(*shape, dtype=None) -> Parameter:
     return Parameter(np.zeros(shape, dtype=dtype or DEFAULT_DTYPE))
 
 
+def _check_input_dtype(layer, x):
+    """The conv kernels need the input and weights in one float dtype; say so, naming the
+    layer, rather than failing inside a kernel whose name the user never called."""
+    if getattr(x, "dtype", None) != layer.weight.dtype:
+        raise TypeError(f"{type(layer).__name__}({layer.extra_repr()}): input dtype "
+                        f"{getattr(x, 'dtype', type(x).__name__)} does not match the weights' "
+                        f"{layer.weight.dtype}; convert the input (x.float()) or the layer "
+                        f"(layer.double())")
+
+
 def _default_init(weight, bias, fan_in):
     # PyTorch's default for Linear and Conv: kaiming_uniform_(a=sqrt(5)) on the weight, which is
     # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same range for the bias.
@@ -38,6 +48,7 @@ def _default_init(weight, bias, fan_in):
 class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, dtype=None):
         super().__init__()
+        F._check_sizes("Linear", 1, in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = _param(out_features, in_features, dtype=dtype)    # (out, in)
         self.bias = _param(out_features, dtype=dtype) if bias else None
@@ -55,6 +66,9 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  bias=True, dtype=None):
         super().__init__()
+        F._check_sizes("Conv2d", 1, in_channels=in_channels, out_channels=out_channels,
+                       kernel_size=kernel_size, stride=stride, dilation=dilation)
+        F._check_sizes("Conv2d", 0, padding=padding)
         kh, kw = F._pair(kernel_size)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = (kh, kw), F._pair(stride)
@@ -64,6 +78,7 @@ class Conv2d(Module):
         _default_init(self.weight, self.bias, in_channels * kh * kw)
 
     def forward(self, x):
+        _check_input_dtype(self, x)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
 
     def extra_repr(self):
@@ -75,6 +90,9 @@ class ConvTranspose2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, bias=True, dilation=1, dtype=None):
         super().__init__()
+        F._check_sizes("ConvTranspose2d", 1, in_channels=in_channels, out_channels=out_channels,
+                       kernel_size=kernel_size, stride=stride, dilation=dilation)
+        F._check_sizes("ConvTranspose2d", 0, padding=padding, output_padding=output_padding)
         kh, kw = F._pair(kernel_size)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = (kh, kw), F._pair(stride)
@@ -86,6 +104,7 @@ class ConvTranspose2d(Module):
         _default_init(self.weight, self.bias, out_channels * kh * kw)
 
     def forward(self, x):
+        _check_input_dtype(self, x)
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
                                   self.output_padding, self.dilation)
 
@@ -97,6 +116,8 @@ class ConvTranspose2d(Module):
 class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim, dtype=None):
         super().__init__()
+        F._check_sizes("Embedding", 1, num_embeddings=num_embeddings,
+                       embedding_dim=embedding_dim)
         self.weight = _param(num_embeddings, embedding_dim, dtype=dtype)
         init.normal_(self.weight)                     # PyTorch's default: N(0, 1)
 
@@ -114,6 +135,7 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, dtype=None):
         super().__init__()
+        F._check_sizes(type(self).__name__, 1, num_features=num_features)
         if momentum is None or not 0 <= momentum <= 1:
             raise ValueError(f"{type(self).__name__}: momentum must be a number in [0, 1] "
                              f"(PyTorch's momentum=None cumulative average is not supported), "
@@ -161,6 +183,7 @@ class InstanceNorm2d(Module):
 
     def __init__(self, num_features, eps=1e-5, affine=False, dtype=None):
         super().__init__()
+        F._check_sizes("InstanceNorm2d", 1, num_features=num_features)
         self.num_features, self.eps = num_features, eps
         self.weight = Parameter(np.ones(num_features, dtype=dtype or DEFAULT_DTYPE)) \
             if affine else None
@@ -205,6 +228,10 @@ class Dropout(Module):
 class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
+        name = type(self).__name__
+        F._check_sizes(name, 1, kernel_size=kernel_size, **({} if stride is None else
+                                                             {"stride": stride}))
+        F._check_sizes(name, 0, padding=padding)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x):

@@ -9,7 +9,9 @@ The two ideas worth reading slowly:
   KL(q || p) = 0.5 (mu^2 + sigma^2 - 1 - log sigma^2). We parameterise by log-variance
   `logvar = log sigma^2`, so the network's output is unconstrained and sigma^2 = exp(logvar).
 
-Every loss takes `reduction='mean' | 'sum' | 'none'` with PyTorch's meaning.
+Every loss takes `reduction='mean' | 'sum' | 'none'` with PyTorch's meaning. The classes at
+the bottom (`MSELoss`, `CrossEntropyLoss`, ...) are PyTorch's loss modules: each stores its
+options, checks them when it is built, and calls the function above it.
 """
 
 from __future__ import annotations
@@ -18,17 +20,24 @@ import numpy as np
 
 from tinygen import ops
 from tinygen.autograd import Tensor
+from tinygen.nn.module import Module
 from tinygen.ops import primitive
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(op, reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 def _reduce(loss, reduction):
+    _check_reduction("loss", reduction)
     if reduction == "mean":
         return loss.mean()
     if reduction == "sum":
         return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return loss
 
 
 def _same_shape(op, input, target):
@@ -137,6 +146,11 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0):
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
+    _check_reduction("cross_entropy", reduction)
+    idx = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if input.ndim != 2 or idx.shape != (input.shape[0],):
+        raise ValueError(f"cross_entropy: expected logits (N, C) and integer class targets "
+                         f"(N,), got input {input.shape} and target {idx.shape}")
     log_probs = ops.log_softmax(input, dim=1)
     loss = nll_loss(log_probs, target, reduction="none")
     if label_smoothing:
@@ -156,3 +170,71 @@ def kl_normal(mu, logvar, reduction="mean"):
     per_dim = 0.5 * (mu * mu + logvar.exp() - 1 - logvar)
     per_example = per_dim.sum(dim=tuple(range(1, mu.ndim))) if mu.ndim > 1 else per_dim
     return _reduce(per_example, reduction)
+
+
+# ----------------------------------------------------------------------------------------------
+# Loss modules: `criterion = nn.CrossEntropyLoss(); loss = criterion(logits, target)`.
+
+
+class _Loss(Module):
+    """A loss function with its options fixed at construction, where a bad one is caught."""
+
+    fn = None
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        _check_reduction(type(self).__name__, reduction)
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return type(self).fn(input, target, reduction=self.reduction)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class MSELoss(_Loss):
+    fn = staticmethod(mse_loss)
+
+
+class L1Loss(_Loss):
+    fn = staticmethod(l1_loss)
+
+
+class BCELoss(_Loss):
+    """On probabilities in [0, 1]; prefer BCEWithLogitsLoss on logits (see the top of file)."""
+
+    fn = staticmethod(binary_cross_entropy)
+
+
+class NLLLoss(_Loss):
+    """On log-probabilities (N, C), e.g. from LogSoftmax(dim=1), and class indices (N,)."""
+
+    fn = staticmethod(nll_loss)
+
+
+class BCEWithLogitsLoss(_Loss):
+    def __init__(self, reduction="mean", pos_weight=None):
+        super().__init__(reduction)
+        self.pos_weight = pos_weight
+
+    def forward(self, input, target):
+        return binary_cross_entropy_with_logits(input, target, self.reduction, self.pos_weight)
+
+
+class CrossEntropyLoss(_Loss):
+    """On logits (N, C) and class indices (N,): the log-softmax is inside, so never put a
+    Softmax layer before it."""
+
+    def __init__(self, reduction="mean", label_smoothing=0.0):
+        super().__init__(reduction)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got "
+                             f"{label_smoothing}")
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input, target):
+        return cross_entropy(input, target, self.reduction, self.label_smoothing)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"

@@ -154,6 +154,38 @@ class Module:
             fn(m)
         return self
 
+    def to(self, dtype) -> Module:
+        """Convert every parameter (and its gradient) and every floating buffer to `dtype`, in
+        place, and return the module: `model.to(tg.float64)`, as in PyTorch.
+
+        The Parameter objects stay the same, only their arrays change, so an optimizer built
+        earlier still holds them (its moment buffers keep their old dtype until reloaded).
+        Integer buffers such as `num_batches_tracked` are left alone. `to("cpu")` is accepted
+        and changes nothing, since every tinygen tensor lives on the CPU.
+        """
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__}.to: expected a floating dtype such as "
+                            f"tinygen.float64 (or 'cpu'), got {dtype!r}") from None
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: only floating dtypes are allowed, got "
+                            f"{dtype}")
+        for _, t in self._named_tensors("", _any):
+            if t.dtype.kind == "f":
+                t.data = t.data.astype(dtype, copy=False)
+                if t.grad is not None:
+                    t.grad = t.grad.astype(dtype, copy=False)
+        return self
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygen.optim.optimizer import Optimizer, check_nonnegative
+from tinygen.optim.optimizer import Optimizer, check_nonnegative, check_number
 
 
 class Adam(Optimizer):
@@ -41,17 +41,21 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False,
                  maximize: bool = False):
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        betas = tuple(betas) if isinstance(betas, list | tuple) else betas
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize)
         super().__init__(params, defaults)
 
     def _check_options(self, options: dict) -> None:
-        check_nonnegative(options, "lr", "eps", "weight_decay")
-        if len(options["betas"]) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {options['betas']}")
-        for i, beta in enumerate(options["betas"]):
+        name = type(self).__name__
+        check_nonnegative(options, "lr", "eps", "weight_decay", owner=name)
+        betas = options["betas"]
+        if not isinstance(betas, list | tuple) or len(betas) != 2:
+            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
+        for i, beta in enumerate(betas):
+            check_number(beta, f"betas[{i}]", name)
             if not 0.0 <= beta < 1.0:
-                raise ValueError(f"invalid betas[{i}]: {beta} (must be in [0, 1))")
+                raise ValueError(f"{name}: invalid betas[{i}]: {beta} (must be in [0, 1))")
 
     def _update(self, p, grad: np.ndarray, state: dict, group: dict) -> None:
         lr, wd = group["lr"], group["weight_decay"]

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tinygen.autograd import enable_grad
+from tinygen.autograd import ShapeError, enable_grad
 
 
 class Optimizer:
@@ -97,12 +97,24 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        self._check_grads()
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:  # unused in this forward pass: leave p and its state alone
                     continue
                 self._update(p, p.grad, self.state.setdefault(p, {}), group)
         return loss
+
+    def _check_grads(self) -> None:
+        """Every gradient has its parameter's shape. NumPy would broadcast a (1, 3) gradient
+        over a (4, 3) parameter without a word. All are checked before any is applied, so a
+        bad one leaves every parameter as it was."""
+        for index, p in enumerate(self._all_params()):
+            shape = getattr(p.grad, "shape", None)
+            if p.grad is not None and shape != p.shape:
+                raise ShapeError(f"{type(self).__name__}.step: parameter {index} has shape "
+                                 f"{p.shape} but its .grad has shape {shape} (was .grad set "
+                                 f"by hand?)")
 
     # -- checkpoints -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -116,7 +128,9 @@ class Optimizer:
                   for g in self.param_groups]
         state = {index[id(p)]: {k: _copy_value(v) for k, v in s.items()}
                  for p, s in self.state.items() if id(p) in index}
-        return {"state": state, "param_groups": groups}
+        # The class name lets load_state_dict refuse an Adam checkpoint given to SGD at once,
+        # rather than with a KeyError at the next step (PyTorch's state_dict has no such key).
+        return {"state": state, "param_groups": groups, "optimizer": type(self).__name__}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore options and state saved by `state_dict`, onto this optimizer's parameters.
@@ -125,6 +139,7 @@ class Optimizer:
         the same order. Everything is checked before anything changes; a mismatch raises a
         ValueError that names the group, parameter or state entry that differs.
         """
+        self._check_same_kind(state_dict)
         saved_groups = state_dict["param_groups"]
         _check_group_layout(saved_groups, self.param_groups)
         by_index = {}
@@ -141,6 +156,29 @@ class Optimizer:
         self.state = state
         for saved, group in zip(saved_groups, self.param_groups, strict=True):
             group.update({k: _untuple(v) for k, v in _options(saved).items()})
+
+    def _check_same_kind(self, state_dict) -> None:
+        """Refuse a state dict made by another optimizer class, naming both, before anything
+        changes. Files without the class name (older checkpoints) are judged by their options:
+        SGD's groups have `momentum`, Adam's have `betas`. Extra options are fine: LR
+        schedulers add `initial_lr` to every group."""
+        me = type(self).__name__
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
+            got = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
+            raise ValueError(f"{me}.load_state_dict: expected a dict with 'state' and "
+                             f"'param_groups' (from optimizer.state_dict()), got {got}")
+        saved = state_dict.get("optimizer")
+        if saved is not None and saved != me:
+            raise ValueError(f"{me}.load_state_dict: the state dict was saved by {saved}; "
+                             f"build a {saved} to load it")
+        mine = set(self.defaults)
+        for i, group in enumerate(state_dict["param_groups"]):
+            theirs = set(_options(group)) if isinstance(group, dict) else set()
+            if mine - theirs or "params" not in group:
+                raise ValueError(f"{me}.load_state_dict: parameter group {i} lacks "
+                                 f"{sorted(mine - theirs) or ['params']}, which {me} needs "
+                                 f"(it has {sorted(theirs)}); was it saved by another "
+                                 f"optimizer class?")
 
     def _all_params(self):
         return [p for group in self.param_groups for p in group["params"]]
@@ -223,8 +261,19 @@ def _restore_value(v, p, index, name: str):
                     f"{type(v).__name__}; expected an ndarray or a number")
 
 
-def check_nonnegative(options: dict, *names: str) -> None:
-    """The check every optimizer makes: rates, decays and epsilons cannot be negative."""
+def check_nonnegative(options: dict, *names: str, owner: str = "optimizer") -> None:
+    """The check every optimizer makes: rates, decays and epsilons are finite numbers >= 0.
+    A string, None, NaN, inf or a pair where one number belongs is refused here, at
+    construction, instead of failing (or training on NaN) at the first step."""
     for name in names:
-        if not options[name] >= 0:  # also rejects NaN
-            raise ValueError(f"invalid {name}: {options[name]} (must be >= 0)")
+        check_number(options[name], name, owner)
+        if not options[name] >= 0:
+            raise ValueError(f"{owner}: invalid {name}: {options[name]} (must be >= 0)")
+
+
+def check_number(value, name: str, owner: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{owner}: invalid {name}: {value!r} (must be a number, got "
+                         f"{type(value).__name__})")
+    if not np.isfinite(value):
+        raise ValueError(f"{owner}: invalid {name}: {value} (must be finite)")

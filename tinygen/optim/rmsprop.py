@@ -39,9 +39,10 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _check_options(self, options: dict) -> None:
-        check_nonnegative(options, "lr", "eps", "weight_decay", "momentum")
-        if not 0.0 <= options["alpha"] <= 1.0:  # PyTorch only checks >= 0
-            raise ValueError(f"invalid alpha: {options['alpha']} (must be in [0, 1])")
+        check_nonnegative(options, "lr", "eps", "weight_decay", "momentum", "alpha",
+                          owner="RMSprop")
+        if not options["alpha"] <= 1.0:  # PyTorch only checks >= 0
+            raise ValueError(f"RMSprop: invalid alpha: {options['alpha']} (must be in [0, 1])")
 
     def _update(self, p, grad: np.ndarray, state: dict, group: dict) -> None:
         alpha = group["alpha"]

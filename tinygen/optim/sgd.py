@@ -36,7 +36,7 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_options(self, options: dict) -> None:
-        check_nonnegative(options, "lr", "momentum", "weight_decay")
+        check_nonnegative(options, "lr", "momentum", "dampening", "weight_decay", owner="SGD")
         if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
             raise ValueError("Nesterov momentum requires momentum > 0 and dampening == 0")
 
