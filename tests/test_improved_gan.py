@@ -40,7 +40,8 @@ def losses(model, real, seed=5):
                                  dict(label_smoothing=False, smooth_alpha=0.7),
                                  dict(label_smoothing=True, smooth_alpha=1.0),
                                  dict(historical_averaging=0.0),
-                                 dict(minibatch_kernels=0, minibatch_dims=9)])
+                                 dict(minibatch_kernels=0, minibatch_dims=9),
+                                 dict(vbn=False, vbn_ref=5)])
 def test_a_switched_off_technique_gives_the_plain_models_losses_exactly(name, off):
     plain, switched_off = build(name), build(name, **off)
     assert_bitwise(state(plain), state(switched_off))
@@ -201,3 +202,41 @@ def test_minibatch_discrimination_on_images_gradient(name):
         return model.d_loss(real, fake)[0]
 
     assert tg.gradcheck_module(model.D, d_objective, projections=2)
+
+
+# ----------------------------------------------------------------------------------------------
+# Virtual batch normalization in G (the layer itself is tested in test_gan_layers.py).
+
+
+@pytest.mark.parametrize("name", ["gan-images", "dcgan"])
+def test_vbn_makes_each_sample_independent_of_its_batch(name):
+    with_bn, with_vbn = build(name), build(name, vbn=True, vbn_ref=4)
+    assert not any(isinstance(m, tg.nn.BatchNorm1d | tg.nn.BatchNorm2d)
+                   for m in with_vbn.G.modules())
+    z = tg.tensor(np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32))
+    other = tg.tensor(np.concatenate([z.data[:1], 3 * z.data[1:]]))  # same z_0, new others
+    for model, independent in ((with_vbn, True), (with_bn, False)):
+        model.train()                                   # batch norm uses the batch here
+        with tg.no_grad():
+            a, b = model.run_G(z).data[0], model.run_G(other).data[0]
+        assert np.allclose(a, b, atol=1e-6) == independent
+
+
+@pytest.mark.parametrize("name", ["gan-images", "dcgan"])
+def test_vbn_g_loss_gradient(name):
+    model = as_float64(build(name, vbn=True, vbn_ref=3))
+    real = batch(name, dtype=np.float64)
+
+    def g_objective():
+        tg.manual_seed(1)
+        return model.g_loss(real)[0]
+
+    assert tg.gradcheck_module(model.G, g_objective, projections=2)
+    assert model.vbn_ref_z.shape == (3, 3) and "vbn_ref_z" in model.state_dict()
+
+
+def test_vbn_is_refused_where_there_is_no_batch_norm_to_replace():
+    with pytest.raises(ValueError, match="vbn"):
+        build("gan-points", vbn=True)
+    with pytest.raises(ValueError, match="vbn"):
+        build("cgan-dcgan", vbn=True)

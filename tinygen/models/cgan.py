@@ -49,6 +49,9 @@ class CGAN(GAN):
     def __init__(self, cfg: Config):
         if cfg.arch not in ("mlp", "dcgan"):
             raise ValueError(f"cgan: arch must be mlp or dcgan, got {cfg.arch!r}")
+        if cfg.vbn:
+            raise ValueError("cgan: vbn is not supported (its reference batch would need "
+                             "labels too); use it with gan or dcgan")
         self.n_conditions = cfg.n_classes         # read by the latent tools (styles grid)
         super().__init__(cfg)
 

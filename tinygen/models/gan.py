@@ -54,7 +54,11 @@ from tinygen.autograd import default_generator
 from tinygen.models import adversarial
 from tinygen.models.adversarial import Adversarial, d_loss_bce, d_stats, g_loss_bce
 from tinygen.models.health import class_probe, mode_probe
-from tinygen.models.improved import MinibatchDiscrimination, feature_matching_loss
+from tinygen.models.improved import (
+    MinibatchDiscrimination,
+    feature_matching_loss,
+    virtual_batch_norm,
+)
 from tinygen.models.nets import mlp
 
 POINT_SETS = ("ring8", "grid25", "spiral", "two_moons", "swiss_roll")
@@ -78,6 +82,8 @@ class Config(adversarial.Config):
     minibatch_dims: int = 5        # C, the size of each kernel's rows
     label_smoothing: bool = False  # one-sided: D's target for real data is smooth_alpha, not 1
     smooth_alpha: float = 0.9      # that target
+    vbn: bool = False              # virtual batch norm in G instead of batch norm (images)
+    vbn_ref: int = 64              # size of VBN's fixed reference batch of noise
     image_size: int = 28
     channels: int = 1
 
@@ -98,8 +104,17 @@ class GAN(Adversarial):
         self.tanh_output = not self.points  # images in [-1, 1] (real ones rescaled to match)
         self.image_shape = None if self.points else (cfg.channels, cfg.image_size,
                                                      cfg.image_size)
-        super().__init__(cfg, *self.networks(cfg))
+        G, D = self.networks(cfg)
+        if cfg.vbn:                                   # Salimans et al. 3.4
+            if self.points:
+                raise ValueError("gan: vbn replaces G's batch norm, and the G for 2-D points "
+                                 "has none (use it with images)")
+            G = virtual_batch_norm(G, cfg.vbn_ref)
+        super().__init__(cfg, G, D)
         self._check_fm_layer(cfg)
+        if cfg.vbn:                                   # drawn once, kept for all of training
+            self.register_buffer("vbn_ref_z", np.random.default_rng(cfg.seed + 2)
+                                 .standard_normal((cfg.vbn_ref, cfg.latent)).astype(np.float32))
         self._probe_z = np.random.default_rng(cfg.seed + 1).standard_normal(
             (2500 if self.points else 1000, cfg.latent)).astype(np.float32)
         self._classifier = None
@@ -132,7 +147,15 @@ class GAN(Adversarial):
 
     def fake(self, batch):
         """G(z) for a batch of the data's size: points (N, 2) or images (N, C, H, W)."""
-        return self.to_data(self.G(self.noise(len(batch[0]))))
+        return self.to_data(self.run_G(self.noise(len(batch[0]))))
+
+    def run_G(self, z):
+        """G(z). With virtual batch norm the reference noise goes through G with z, and its
+        rows are dropped from the output."""
+        if not self.cfg.vbn:
+            return self.G(z)
+        n = len(self.vbn_ref_z.data)
+        return self.G(tg.cat([self.vbn_ref_z, z], dim=0))[n:]
 
     def real(self, batch):
         """The real examples as D sees them: images in G's output range."""
@@ -182,7 +205,8 @@ class GAN(Adversarial):
     def generate(self, z) -> np.ndarray:
         """G's output for given noise (N, latent): points, or images in [0, 1]."""
         with tg.no_grad():
-            return self.to_unit(self.to_data(self.G(tg.tensor(np.asarray(z, np.float32)))).data)
+            return self.to_unit(self.to_data(self.run_G(tg.tensor(np.asarray(z, np.float32))))
+                                .data)
 
     def to_unit(self, out: np.ndarray) -> np.ndarray:
         """G's images back in [0, 1] (from tanh's [-1, 1]); points unchanged."""

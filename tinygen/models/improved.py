@@ -53,10 +53,17 @@ and where p_data is tiny but p_model is not (G's samples off the data) D* is bet
 D no longer says "fake" where G is wrong, so G gets no push to leave those places: the
 fake-side term keeps G's mistakes in place. With beta = 0 that term vanishes.
 
-**Virtual batch normalization** [3.4] (`--vbn`): see `tinygen.nn.VirtualBatchNorm1d`.
+**Virtual batch normalization** [3.4] (`--vbn`). Every batch norm in G becomes a virtual
+batch norm (`tinygen.nn.VirtualBatchNorm1d/2d`, whose docstring has the equations and the
+cost): each sample is normalised with the statistics of a fixed reference batch of noise
+vectors, drawn once (`vbn_ref` of them), plus itself, so G's output for one z no longer
+depends on the other z's of its batch. `virtual_batch_norm` swaps the layers; the model runs
+G on [z_ref, z] and drops the reference rows (`GAN.run_G`).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 
@@ -102,24 +109,63 @@ def feature_matching_loss(f_real, f_fake):
 # Historical averaging.
 
 
-class HistoricalAverage(nn.Module):
-    """The running mean of one player's parameters, and the penalty that pulls toward it.
+class ParameterAverage(nn.Module):
+    """A running average of some parameters: the mean of every value so far (decay=None), or
+    an exponential moving average m <- decay m + (1 - decay) theta.
 
     Its state is buffers (`mean0`, `mean1`, ... and the count `t`), so a checkpoint holds them
-    and a resumed run continues bitwise. The mean starts at the initial parameters (t = 1).
+    and a resumed run continues bitwise. The average starts at the parameters' current values
+    (t = 1); `update()` folds in their values after a step. One array per parameter: the
+    memory is O(parameters), whatever the number of steps.
     """
 
-    def __init__(self, params, weight: float):
+    def __init__(self, params, decay: float | None = None):
         super().__init__()
-        if not weight > 0:
-            raise ValueError(f"HistoricalAverage: weight must be > 0, got {weight}")
-        self._params, self.weight = list(params), weight   # "_": not this module's own
+        if decay is not None and not 0 <= decay < 1:
+            raise ValueError(f"ParameterAverage: decay must be in [0, 1), got {decay}")
+        self._params, self.decay = list(params), decay   # "_": not this module's own
         for i, p in enumerate(self._params):
             self.register_buffer(f"mean{i}", np.array(p.data, copy=True))
         self.register_buffer("t", np.ones((), np.int64))
 
     def means(self):
         return [getattr(self, f"mean{i}") for i in range(len(self._params))]
+
+    def reset(self) -> None:
+        """Start again from the parameters' current values."""
+        for p, m in zip(self._params, self.means()):
+            m.data = np.array(p.data, copy=True)
+        self.t.data = np.ones((), np.int64)
+
+    def update(self) -> None:
+        """Fold in the current values: m += (theta - m) / t (the mean of all t values so
+        far), or m += (1 - decay)(theta - m) (the moving average)."""
+        self.t.data += 1
+        rate = 1.0 / float(self.t.data) if self.decay is None else 1.0 - self.decay
+        for p, m in zip(self._params, self.means()):
+            m.data += rate * (p.data - m.data)
+
+    @contextlib.contextmanager
+    def swapped_in(self):
+        """Inside the block the parameters hold the averages (to evaluate with them)."""
+        saved = [p.data for p in self._params]
+        for p, m in zip(self._params, self.means()):
+            p.data = m.data.copy()
+        try:
+            yield
+        finally:
+            for p, data in zip(self._params, saved):
+                p.data = data
+
+
+class HistoricalAverage(ParameterAverage):
+    """The penalty LAMBDA ||theta - (1/t) sum_i theta[i]||^2 of one player (see above)."""
+
+    def __init__(self, params, weight: float):
+        if not weight > 0:
+            raise ValueError(f"HistoricalAverage: weight must be > 0, got {weight}")
+        super().__init__(params)
+        self.weight = weight
 
     def penalty(self):
         """LAMBDA * sum over parameters of ||theta - mean||^2 (the mean is a constant)."""
@@ -129,9 +175,15 @@ class HistoricalAverage(nn.Module):
             total = total + (d * d).sum()
         return self.weight * total
 
-    def update(self) -> None:
-        """Fold the parameters after a step into the mean: m += (theta - m) / (t + 1)."""
-        self.t.data += 1
-        t = float(self.t.data)
-        for p, m in zip(self._params, self.means()):
-            m.data += (p.data - m.data) / t
+
+# ----------------------------------------------------------------------------------------------
+# Virtual batch normalization.
+
+
+def virtual_batch_norm(net: nn.Sequential, ref_size: int) -> nn.Sequential:
+    """`net` with each BatchNorm1d/2d replaced by a virtual batch norm of the same width."""
+    swap = {nn.BatchNorm1d: nn.VirtualBatchNorm1d, nn.BatchNorm2d: nn.VirtualBatchNorm2d}
+    layers = [swap[type(m)](m.num_features, ref_size) if type(m) in swap else m for m in net]
+    if len(layers) == sum(type(m) not in swap for m in net):
+        raise ValueError("virtual_batch_norm: the network has no batch norm to replace")
+    return nn.Sequential(*layers)
