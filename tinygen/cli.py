@@ -245,6 +245,7 @@ def _train(args):
         model = models.build(args.model, cfg)
     except ValueError as err:                       # an option the model refuses
         raise UserError(str(err)) from None
+    model.setup(x, y)
     loader = DataLoader((x, y), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                         generator=cfg.seed)
     test_loader = DataLoader((xt, yt), batch_size=1000)
@@ -273,11 +274,14 @@ def _check_options(config_class, overrides: dict) -> None:
     """Refuse impossible values up front, in the flag's own name. Every integer option is a
     count or a seed, so it cannot be negative; one whose default is positive (epochs, batch
     size, layer widths) cannot be zero either. (An AE's --hidden 0 means "no hidden layer",
-    and its default is 0.) Every float option must be finite."""
+    and its default is 0. An option whose default is negative is an index that counts from
+    the end, like --fm-layer; the model checks it.) Every float option must be finite."""
     defaults = config_class()
     for name, value in overrides.items():
         flag = "--" + name.replace("_", "-")
         default = getattr(defaults, name)
+        if isinstance(default, int) and not isinstance(default, bool) and default < 0:
+            continue
         if isinstance(value, int) and not isinstance(value, bool):
             least = 1 if isinstance(default, int) and default >= 1 else 0
             if value < least:

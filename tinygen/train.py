@@ -39,6 +39,11 @@ class Model(nn.Module):
 
     takes_points = False   # True for models that can train on the 2-D toy sets (gan)
 
+    def setup(self, x, y) -> None:
+        """Called by `tinygen train` with the whole training set (arrays) before the first
+        step; a model that keeps part of it (the semi-supervised GAN's few labelled images)
+        takes it here. On --resume the checkpoint then restores the state."""
+
     def train_step(self, batch) -> dict:
         """One optimisation step on `batch` (a tuple of tensors); returns losses as floats."""
         raise NotImplementedError

@@ -1,0 +1,204 @@
+"""The semi-supervised GAN: exactly N labels and no other, the K+1 loss against its
+definition, gradients of both players' objectives, step separation, the averaged D, resume."""
+
+import json
+
+import numpy as np
+import pytest
+from test_gan import assert_bitwise, state
+
+import tinygen as tg
+from tinygen.data import DataLoader
+from tinygen.models import ssgan
+from tinygen.train import fit
+
+
+@pytest.fixture(autouse=True)
+def small_d(monkeypatch):
+    monkeypatch.setattr(ssgan, "D_HIDDEN", (12, 8))         # the paper's shape, kept tiny
+
+
+def data(n=200, seed=0):
+    """8x8 'images': a fixed random pattern per class plus noise, and balanced labels."""
+    patterns = np.random.default_rng(99).random((10, 1, 8, 8)) < 0.5
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 10
+    rng.shuffle(y)
+    x = 0.8 * patterns[y] + 0.2 * rng.random((n, 1, 8, 8))
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def build(labels=20, **kw):
+    tg.manual_seed(0)
+    model = ssgan.SSGAN(ssgan.Config(image_size=8, latent=4, g_hidden=6, labels=labels,
+                                     batch_size=10, **kw))
+    model.setup(*data())
+    return model
+
+
+def tensors(x, y):
+    return tg.tensor(x), tg.tensor(y)
+
+
+# ----------------------------------------------------------------------------------------------
+# Exactly N labels.
+
+
+def test_the_labelled_set_is_exactly_n_distinct_images_balanced_over_classes():
+    x, y = data()
+    model = build(labels=20)
+    index = model.labelled_index.data
+    assert len(index) == 20 and len(set(index.tolist())) == 20
+    assert np.bincount(y[index], minlength=10).tolist() == [2] * 10
+    np.testing.assert_array_equal(model.labelled_y.data, y[index])
+    np.testing.assert_array_equal(model.labelled_x.data, x[index].reshape(20, -1))
+    # No other state of the model is as long as the training set: it keeps no other label.
+    for name, t in model.state_dict().items():
+        assert len(np.atleast_1d(t)) != len(y) or t.ndim == 0, name
+    # The same seed picks the same images; another seed other ones.
+    assert np.array_equal(build(labels=20).labelled_index.data, index)
+    tg.manual_seed(0)
+    other = ssgan.SSGAN(ssgan.Config(image_size=8, latent=4, g_hidden=6, labels=20, seed=1))
+    other.setup(x, y)
+    assert not np.array_equal(other.labelled_index.data, index)
+
+
+def test_training_never_reads_the_batchs_labels():
+    """Two models trained on the same images, one given the true labels of the unlabelled
+    batches and one given garbage, end bitwise equal: batch[1] is never used."""
+    x, y = data()
+    a, b = build(), build()
+    for i in range(3):
+        rows = slice(10 * i, 10 * i + 10)
+        tg.manual_seed(i)
+        a.train_step(tensors(x[rows], y[rows]))
+        tg.manual_seed(i)
+        b.train_step(tensors(x[rows], np.full(10, -7)))     # not even a valid class
+    assert_bitwise(state(a), state(b))
+
+
+def test_labels_must_split_evenly_over_classes():
+    for bad in (0, 5, 25):
+        with pytest.raises(ValueError, match="labels must be a positive multiple"):
+            ssgan.SSGAN(ssgan.Config(image_size=8, labels=bad))
+
+
+def test_the_run_folder_records_which_labels_were_used(tmp_path):
+    model = build()
+    x, y = data()
+    loader = DataLoader((x, y), batch_size=10, shuffle=True, drop_last=True, generator=0)
+    fit(model, loader, 1, tmp_path, max_steps=2, quiet=True, sample_every=0)
+    saved = json.loads((tmp_path / "labelled.json").read_text())
+    assert saved["indices"] == model.labelled_index.data.tolist()
+    assert saved["labels"] == y[model.labelled_index.data].tolist()
+
+
+# ----------------------------------------------------------------------------------------------
+# The K+1 loss.
+
+
+def test_d_loss_is_the_k_plus_one_objective_with_the_logits_trick():
+    model = build()
+    model.eval()                                           # no Gaussian noise: deterministic
+    x, y = data()
+    real = tensors(x[:10], y[:10])
+    tg.manual_seed(4)
+    with tg.no_grad():
+        fake = model.fake(real)
+    tg.manual_seed(5)
+    loss, stats = model.d_loss(real, fake)
+    tg.manual_seed(5)
+    x_lab, y_lab = model.labelled_batch()
+    logit = lambda v: model.D(v).data.astype(np.float64)   # noqa: E731
+    l_lab, l_unl, l_fake = logit(x_lab), logit(real[0].flatten(1)), logit(fake)
+    z_unl, z_fake = np.exp(l_unl).sum(1), np.exp(l_fake).sum(1)      # Z(x) = sum_k e^l_k
+    d_unl, d_fake = z_unl / (z_unl + 1), z_fake / (z_fake + 1)       # D(x) = Z / (Z + 1)
+    p_lab = np.exp(l_lab) / np.exp(l_lab).sum(1, keepdims=True)
+    supervised = -np.log(p_lab[np.arange(len(y_lab.data)), y_lab.data]).mean()
+    unsupervised = 0.5 * -np.log(d_unl).mean() + 0.5 * -np.log(1 - d_fake).mean()
+    assert stats["sup"] == pytest.approx(supervised, rel=1e-5)
+    assert stats["unsup"] == pytest.approx(unsupervised, rel=1e-5)
+    assert loss.item() == pytest.approx(supervised + unsupervised, rel=1e-5)
+
+
+def test_both_objectives_gradients():
+    model = build()
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.dtype.kind == "f":
+            t.data = t.data.astype(np.float64)
+    x, y = data()
+    real = tensors(x[:10].astype(np.float64), y[:10])
+    tg.manual_seed(3)
+    with tg.no_grad():
+        fake = model.fake(real)
+
+    def d_objective():
+        tg.manual_seed(1)                                  # the same noise on every call
+        return model.d_loss(real, fake)[0]
+
+    def g_objective():
+        tg.manual_seed(1)
+        return model.g_loss(real)[0]
+
+    assert tg.gradcheck_module(model.D, d_objective, projections=2)
+    assert tg.gradcheck_module(model.G, g_objective, projections=2)
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop: separation, the averaged D, resume.
+
+
+def test_each_players_step_leaves_the_other_bitwise_unchanged():
+    model = build()
+    x, y = data()
+    real = tensors(x[:10], y[:10])
+    g_before = state(model.G)
+    model.d_step(real)
+    assert_bitwise(state(model.G), g_before)
+    d_before, ema_before = state(model.D), state(model.ema_D)
+    model.g_step(real)
+    assert_bitwise(state(model.D), d_before)
+    assert_bitwise(state(model.ema_D), ema_before)         # only D's steps move the average
+
+
+def test_the_averaged_d_is_an_exponential_moving_average_and_is_swapped_back():
+    model = build(ema=0.5)
+    x, y = data()
+    start = [p.data.copy() for p in model.D.parameters()]
+    model.d_step(tensors(x[:10], y[:10]))
+    after = [p.data.copy() for p in model.D.parameters()]
+    for m, a, b in zip(model.ema_D.means(), start, after):
+        np.testing.assert_allclose(m.data, 0.5 * a + 0.5 * b, rtol=1e-6, atol=1e-7)
+    model.classify(x[:5])
+    for p, b in zip(model.D.parameters(), after):            # evaluation put D back
+        assert np.array_equal(p.data, b)
+    errors = model.evaluate([(x, y)])
+    assert 0 <= errors["error"] <= 1 and 0 <= errors["error_raw"] <= 1
+
+
+def test_resume_is_bitwise(tmp_path):
+    x, y = data()
+
+    def run(out, max_steps=None, resume=False):
+        model = build()
+        loader = DataLoader((x, y), batch_size=10, shuffle=True, drop_last=True, generator=0)
+        fit(model, loader, 2, out, max_steps=max_steps, resume=resume, quiet=True,
+            sample_every=0)
+        return model
+
+    straight = run(tmp_path / "a")
+    run(tmp_path / "b", max_steps=13)
+    assert_bitwise(state(run(tmp_path / "b", resume=True)), state(straight))
+
+
+def test_a_short_run_learns_to_classify_from_the_labels():
+    """A smoke-sized check that the supervised part works at all: on this easy synthetic set
+    the error of D on images it saw without labels falls well below chance (90%)."""
+    x, y = data(n=400)
+    model = build(labels=20, lr=1e-2, lr_d=1e-2)
+    loader = DataLoader((x, y), batch_size=10, shuffle=True, drop_last=True, generator=0)
+    for _ in range(2):
+        for b in loader:
+            model.train_step(tensors(*b))
+    model.eval()
+    assert model.evaluate([(x, y)])["error_raw"] < 0.6

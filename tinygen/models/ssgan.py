@@ -1,0 +1,201 @@
+"""Semi-supervised GAN: Salimans et al. 2016, "Improved Techniques for Training GANs", Section 5.
+
+D becomes a classifier with K + 1 outputs, the K classes and "fake", and learns from three
+kinds of data at once: a few labelled images, many unlabelled ones, and G's samples. The
+trick that needs no extra output: give the fake class the fixed logit 0. Then with D's K
+logits l_1..l_K(x) and Z(x) = sum_k exp l_k(x),
+
+    p(y = k | x) = exp l_k / (Z + 1)          p(fake | x) = 1 / (Z + 1)
+    D(x) = p(real | x) = Z / (Z + 1)                                       (the "logits trick")
+
+and the class prediction is argmax_k l_k(x), the usual softmax classifier. With
+LSE(x) = log Z(x) = logsumexp_k l_k(x) everything is a stable function of the logits:
+
+    -log D(x)       = -LSE(x) + softplus(LSE(x))
+    -log(1 - D(x))  =  softplus(LSE(x))
+
+The D loss is L_supervised + L_unsupervised (the paper's equation in Section 5), written as the
+authors' code computes it:
+
+    L_supervised   = -E_{x,y ~ labelled} log p(y | x, y < K+1)  = cross_entropy(l(x), y)
+    L_unsupervised = 1/2 E_{x ~ unlabelled}[-log D(x)] + 1/2 E_z[-log(1 - D(G(z)))]
+
+and G is trained by feature matching (`improved.py`) on D's last hidden layer:
+|| E f(x) - E f(G(z)) ||^2. The unlabelled images make D's features describe real digits;
+the labelled ones only have to name the clusters those features already form.
+
+The networks are the authors' MNIST set-up:
+
+    D: x (784) -> GaussianNoise(0.3) -> [WN-Linear -> ReLU -> GaussianNoise(0.5)] for
+       1000, 500, 250, 250, 250 units -> WN-Linear(250, 10)      (WN: weight norm)
+    G: z ~ U(0, 1)^100 -> [Linear -> BN -> softplus] x 2 of 500 -> WN-Linear(500, 784) ->
+       sigmoid (images in [0, 1], as the data)
+    Adam, lr 0.003, beta1 0.5, batch 100 (100 labelled + 100 unlabelled + 100 fakes a step).
+
+**Exactly `labels` labels are used** (100 by default, 10 per class, chosen by the seed). The
+model keeps those images and labels, and nothing else that has a label: `train_step` reads
+only the images of the loader's batch (`unlabelled = batch[0]`), never `batch[1]`. The tests
+check both. The chosen indices are saved as `labelled.json` in the run's folder.
+
+The test error is measured with an exponential moving average of D's parameters (decay
+`ema`), as the authors' code does for its reported numbers; the raw D's error is logged too.
+
+Read next: `improved.py` for feature matching; `tinygen/nn/gan_layers.py` for weight norm and
+the Gaussian-noise layer.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import tinygen as tg
+from tinygen import nn
+from tinygen.autograd import default_generator
+from tinygen.data import labelled_subset
+from tinygen.models import adversarial
+from tinygen.models.adversarial import Adversarial
+from tinygen.models.improved import ParameterAverage, feature_matching_loss
+from tinygen.nn import GaussianNoise, init_weight_norm_, weight_norm
+from tinygen.nn import functional as F
+
+D_HIDDEN = (1000, 500, 250, 250, 250)
+
+
+@dataclass
+class Config(adversarial.Config):
+    dataset: str = "mnist"
+    epochs: int = 100
+    batch_size: int = 100          # unlabelled images a step (and as many labelled and fakes)
+    lr: float = 3e-3
+    lr_d: float = 3e-3
+    latent: int = 100
+    labels: int = 100              # labelled training images, the same number of each class
+    g_hidden: int = 500            # units in each of G's two hidden layers
+    noise_input: float = 0.3       # std of D's Gaussian noise on its input
+    noise_hidden: float = 0.5      # ... and on each hidden layer
+    ema: float = 0.999             # decay of the moving average of D used for the test error
+    n_classes: int = 10
+    image_size: int = 28
+    channels: int = 1
+
+
+class SSGAN(Adversarial):
+    takes_points = False
+
+    def __init__(self, cfg: Config):
+        if cfg.labels < cfg.n_classes or cfg.labels % cfg.n_classes:
+            raise ValueError(f"ssgan: labels must be a positive multiple of n_classes "
+                             f"({cfg.n_classes}), got {cfg.labels}")
+        self.image_shape = (cfg.channels, cfg.image_size, cfg.image_size)
+        d = int(np.prod(self.image_shape))
+        layers, width = [GaussianNoise(cfg.noise_input)], d
+        for h in D_HIDDEN:
+            layers += [weight_norm(nn.Linear(width, h)), nn.ReLU(), GaussianNoise(cfg.noise_hidden)]
+            width = h
+        D = nn.Sequential(*layers, weight_norm(nn.Linear(width, cfg.n_classes)))
+        g = cfg.g_hidden
+        G = nn.Sequential(nn.Linear(cfg.latent, g, bias=False), nn.BatchNorm1d(g), nn.Softplus(),
+                          nn.Linear(g, g, bias=False), nn.BatchNorm1d(g), nn.Softplus(),
+                          weight_norm(nn.Linear(g, d)), nn.Sigmoid())
+        super().__init__(cfg, G, D)
+        self.ema_D = ParameterAverage(D.parameters(), decay=cfg.ema)
+        # The labelled set: buffers, so a checkpoint holds it (filled in by `setup`).
+        self.register_buffer("labelled_index", np.zeros(cfg.labels, np.int64))
+        self.register_buffer("labelled_x", np.zeros((cfg.labels, d), np.float32))
+        self.register_buffer("labelled_y", np.zeros(cfg.labels, np.int64))
+
+    def setup(self, x, y) -> None:
+        """Choose the labelled images (seeded), keep them, and initialise D's weight norm
+        from a batch of training images (Salimans & Kingma's data-dependent init)."""
+        x = np.asarray(x, np.float32).reshape(len(x), -1)
+        index = labelled_subset(np.asarray(y), self.cfg.labels // self.cfg.n_classes,
+                                seed=self.cfg.seed)
+        self.labelled_index.data = index
+        self.labelled_x.data = x[index]
+        self.labelled_y.data = np.asarray(y, np.int64)[index]
+        rows = np.random.default_rng(self.cfg.seed).choice(len(x), min(500, len(x)), replace=False)
+        self.D.eval()                                   # no input noise for the init batch
+        init_weight_norm_(self.D, tg.tensor(x[rows]))
+        self.D.train()
+        self.ema_D.reset()                              # the average starts from the init
+
+    def noise(self, n: int):
+        """z ~ U(0, 1)^latent, as in the authors' code."""
+        return tg.tensor(default_generator().random((n, self.cfg.latent), dtype=np.float32))
+
+    def fake(self, batch):
+        return self.G(self.noise(len(batch[0])))                          # (N, 784) in [0, 1]
+
+    def labelled_batch(self):
+        """A minibatch of the labelled set, in a fresh random order."""
+        pick = default_generator().permutation(self.cfg.labels)[:self.cfg.batch_size]
+        return tg.tensor(self.labelled_x.data[pick]), tg.tensor(self.labelled_y.data[pick])
+
+    # ---------------------------------------------------------------- train discriminator
+    def d_loss(self, batch, fake):
+        unlabelled = batch[0].flatten(1)                    # the images; batch[1] is unused
+        x_lab, y_lab = self.labelled_batch()
+        n_lab, n_unl = len(x_lab), len(unlabelled)
+        logits = self.D(tg.cat([x_lab, unlabelled, fake]))  # one pass for all three, (3N, K)
+        l_lab, l_unl, l_fake = logits[:n_lab], logits[n_lab:n_lab + n_unl], logits[n_lab + n_unl:]
+        lse_unl, lse_fake = l_unl.logsumexp(dim=1), l_fake.logsumexp(dim=1)     # log Z(x)
+        supervised = F.cross_entropy(l_lab, y_lab)          # -log p(y | x, y < K + 1)
+        unsupervised = 0.5 * (-lse_unl + F.softplus(lse_unl)).mean() \
+            + 0.5 * F.softplus(lse_fake).mean()             # -log D(x), -log(1 - D(G(z)))
+        stats = {"sup": supervised.item(), "unsup": unsupervised.item(),
+                 "d_real": float(_sigmoid(lse_unl.data).mean()),   # D(x) = Z / (Z + 1)
+                 "d_fake": float(_sigmoid(lse_fake.data).mean())}
+        return supervised + unsupervised, stats
+
+    def d_step(self, batch) -> dict:
+        stats = super().d_step(batch)
+        self.ema_D.update()                                 # the average used for testing
+        return stats
+
+    # ---------------------------------------------------------------- train generator
+    def g_loss(self, batch):
+        f = self.D[:-2]                 # D's last hidden layer: after its ReLU, before its noise
+        with tg.no_grad():
+            f_real = f(batch[0].flatten(1))
+        return feature_matching_loss(f_real, f(self.fake(batch))), {}  # ||E f(x) - E f(G(z))||^2
+
+    # -- evaluation and sampling ----------------------------------------------------------
+    def classify(self, x, averaged: bool = True) -> np.ndarray:
+        """Predicted classes argmax_k l_k(x), with the averaged D (or the raw one)."""
+        was = self.D.training
+        self.D.eval()
+        try:
+            with tg.no_grad(), (self.ema_D.swapped_in() if averaged else nullcontext()):
+                return self.D(tg.tensor(np.asarray(x, np.float32)).flatten(1)).data.argmax(1)
+        finally:
+            self.D.train(was)
+
+    def evaluate(self, loader) -> dict:
+        wrong = wrong_raw = total = 0
+        for x, y in loader:
+            y = np.asarray(y.data if isinstance(y, tg.Tensor) else y)
+            x = x.data if isinstance(x, tg.Tensor) else x
+            wrong += int((self.classify(x) != y).sum())
+            wrong_raw += int((self.classify(x, averaged=False) != y).sum())
+            total += len(y)
+        return {"error": wrong / total, "error_raw": wrong_raw / total}
+
+    def generate(self, z) -> np.ndarray:
+        with tg.no_grad():
+            return self.G(tg.tensor(np.asarray(z, np.float32))).data.reshape(-1,
+                                                                              *self.image_shape)
+
+    def write_figures(self, out_dir) -> None:
+        super().write_figures(out_dir)
+        path = Path(out_dir) / "labelled.json"              # which labels this run saw
+        path.write_text(json.dumps({"indices": self.labelled_index.data.tolist(),
+                                    "labels": self.labelled_y.data.tolist()}) + "\n")
+
+
+def _sigmoid(v):
+    return 1 / (1 + np.exp(-v))
