@@ -27,6 +27,7 @@ def load(name):
     ("dcgan", ["progress.png", "samples.png", "interpolations.png", "run/health.png"]),
     ("cgan", ["classes.png", "run/health.png"]),
     ("mode_collapse", ["lab_ring8.png"]),
+    ("improved_gan", ["ablation_ring8.png"]),
 ])
 def test_demo_smoke_mode_writes_its_figures(name, figures, tmp_path, capsys):
     load(name).main(["--smoke", "--out", str(tmp_path)])
@@ -45,5 +46,20 @@ def test_autodiff_tour_prints_the_graph_and_passes_gradcheck(capsys):
 
 def test_every_demo_is_tested():
     tested = {"vae", "cvae", "ae", "dae", "gan", "dcgan", "cgan", "mode_collapse",
-              "autodiff_tour"}
+              "improved_gan", "ssgan", "autodiff_tour"}
     assert {p.stem for p in DEMOS.glob("*.py")} == tested
+
+
+def test_ssgan_demo_smoke_mode(tmp_path, capsys):
+    """The semi-supervised GAN's demo trains on MNIST (it has no offline variant)."""
+    from tinygen.data.mnist import load_mnist
+    try:
+        load_mnist("test")
+    except (OSError, ValueError) as err:
+        pytest.skip(f"needs MNIST: {err}")
+    load("ssgan").main(["--smoke", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "labelled: 100 images ([10, 10, 10, 10, 10, 10, 10, 10, 10, 10] per class)" in printed
+    assert "epoch 1: test error" in printed
+    for figure in ("labelled.png", "samples.png"):
+        assert (tmp_path / figure).stat().st_size > 0

@@ -44,7 +44,7 @@ SETTINGS = {
 # for 2-D points has no batch norm to replace; the DCGAN part of the ablation has it.
 TECHNIQUES = {
     "feature matching": {"feature_matching": True},
-    "minibatch discrimination": {"minibatch_kernels": 16, "minibatch_dims": 5},
+    "minibatch discrimination": {"minibatch_kernels": 5, "minibatch_dims": 3},
     "historical averaging": {"historical_averaging": 1e-3},
     "one-sided label smoothing": {"label_smoothing": True},
 }
@@ -59,8 +59,9 @@ def mixture(dataset: str):
 
 
 def run_setting(dataset: str, overrides: dict, seed: int = 0, epochs: int | None = None,
-                snapshots: int = 4) -> dict:
-    """Train `gan` with `overrides` on `dataset`; return its scores and sample snapshots."""
+                snapshots: int = 4, max_steps: int | None = None) -> dict:
+    """Train `gan` with `overrides` on `dataset`; return its scores and sample snapshots.
+    `max_steps` cuts the run short (smoke tests)."""
     cfg = gan.Config(dataset=dataset, seed=seed, **overrides)
     if epochs is not None:
         cfg.epochs = epochs
@@ -69,7 +70,7 @@ def run_setting(dataset: str, overrides: dict, seed: int = 0, epochs: int | None
     model = gan.GAN(cfg)
     loader = DataLoader((x, y), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                         generator=seed)
-    total = cfg.epochs * len(loader)
+    total = min(cfg.epochs * len(loader), max_steps or np.inf)
     marks = set(np.linspace(0, total, snapshots + 1).astype(int)[1:])
     z = np.random.default_rng(seed + 7).standard_normal((N_SAMPLES, cfg.latent))
     shots, step, start = [], 0, time.perf_counter()
@@ -79,6 +80,10 @@ def run_setting(dataset: str, overrides: dict, seed: int = 0, epochs: int | None
             step += 1
             if step in marks:
                 shots.append((step, model.generate(z)))
+            if step >= total:
+                break
+        if step >= total:
+            break
     seconds = time.perf_counter() - start
     final = shots[-1][1]
     strict = mode_metrics(final, mixture(dataset), min_count=MIN_COUNT)
