@@ -104,9 +104,12 @@ def save_scatter(points, path, labels=None, title=None, reference=None) -> Path:
     return path
 
 
-def save_samples(samples, path) -> Path:
-    """A grid for image samples, a scatter for 2-D points."""
+def save_samples(samples, path, title=None) -> Path:
+    """A grid for image samples, a scatter for 2-D points; with a title if given."""
     samples = np.asarray(samples)
     if samples.ndim == 2 and samples.shape[1] == 2:
-        return save_scatter(samples, path)
-    return save_image_grid(samples, path)
+        return save_scatter(samples, path, title=title)
+    if title is None:
+        return save_image_grid(samples, path)
+    return save_labelled_grid(samples, path, nrow=int(np.ceil(np.sqrt(len(samples)))),
+                              title=title)

@@ -296,15 +296,17 @@ def _end_of_epoch(model, state, out, log, history, eval_loader, sample_every, sa
     if not quiet and len(record) > 3:
         print("  " + " ".join(f"{k} {v:.4g}" for k, v in record.items() if k.startswith("eval")),
               file=sys.stderr)
-    if sample_every and state.epoch % sample_every == 0:   # figures take 0.1-0.3 s each, so
-        save_samples(model, out / f"samples_epoch{state.epoch:03d}.png", sample_n)  # not after
-        model.write_figures(out)                           # every one of 600 short epochs
+    # Figures take 0.1-0.3 s each, so not after every one of the toy GAN's 600 short epochs.
+    if sample_every and state.epoch % sample_every == 0:
+        save_samples(model, out / f"samples_epoch{state.epoch:03d}.png", sample_n,
+                     title=f"after epoch {state.epoch}")
+        model.write_figures(out)
     _save(model, state, out, config)
 
 
-def save_samples(model, path, n=64):
-    """Write a grid of `model.progress_samples(n)` (or a scatter for 2-D points); skip if
-    unsupported."""
+def save_samples(model, path, n=64, title=None):
+    """Write a grid of `model.progress_samples(n)` (or a scatter for 2-D points), titled by
+    the model's name (and `title`, e.g. the epoch); skip if unsupported."""
     from tinygen import plotting
 
     model.eval()
@@ -315,7 +317,8 @@ def save_samples(model, path, n=64):
         return None
     finally:
         model.train()
-    return plotting.save_samples(samples, path)
+    name = f"{type(model).__name__}: {n} samples"
+    return plotting.save_samples(samples, path, f"{name}, {title}" if title else name)
 
 
 def _truncate_log(path: Path, step: int) -> None:
