@@ -202,3 +202,21 @@ def test_a_short_run_learns_to_classify_from_the_labels():
             model.train_step(tensors(*b))
     model.eval()
     assert model.evaluate([(x, y)])["error_raw"] < 0.6
+
+
+def test_only_the_output_layer_learns_its_weight_norm_scale():
+    """As in the authors' code: the hidden layers keep the g of the data-dependent init, so
+    D cannot outgrow its Gaussian noise (see ssgan.py)."""
+    model = build()
+    linears = [m for m in model.D.modules() if isinstance(m, tg.nn.Linear)]
+    before = [m.weight_g.data.copy() for m in linears]
+    x, y = data()
+    model.d_step(tensors(x[:10], y[:10]))
+    for m, g in zip(linears[:-1], before[:-1]):
+        assert np.array_equal(m.weight_g.data, g)
+    assert not np.array_equal(linears[-1].weight_g.data, before[-1])
+    learned = build(train_scale=True)
+    g0 = [m.weight_g.data.copy() for m in learned.D.modules() if isinstance(m, tg.nn.Linear)]
+    learned.d_step(tensors(x[:10], y[:10]))
+    g1 = [m.weight_g.data for m in learned.D.modules() if isinstance(m, tg.nn.Linear)]
+    assert not np.array_equal(g0[0], g1[0])
