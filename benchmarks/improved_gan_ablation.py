@@ -45,10 +45,11 @@ def pm(values, digits=1):
     return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
 
 
-def lab(datasets, seeds, epochs):
+def lab(datasets, seeds, epochs, settings):
     rows, records = [], []
     for dataset in datasets:
-        for name, overrides in ABLATION.items():
+        for name in settings:
+            overrides = ABLATION[name]
             runs = [run_setting(dataset, overrides, seed=s, epochs=epochs, snapshots=1)
                     for s in range(seeds)]
             rows.append([dataset, name, pm([r["modes"] for r in runs]),
@@ -109,6 +110,9 @@ def main(argv=None):
                    choices=["ring8", "grid25"])
     p.add_argument("--seeds", type=int, default=3, help="lab seeds per setting (default 3)")
     p.add_argument("--epochs", type=int, default=200, help="lab epochs per run (default 200)")
+    p.add_argument("--settings", nargs="+", default=list(ABLATION), choices=list(ABLATION),
+                   metavar="SETTING", help="lab settings to run (default all: "
+                   + "; ".join(ABLATION) + ")")
     p.add_argument("--dcgan-epochs", type=int, default=3, help="DCGAN epochs (default 3)")
     p.add_argument("--quick", action="store_true",
                    help="1 seed, 5 lab epochs, 20 DCGAN steps: checks that it runs")
@@ -116,7 +120,7 @@ def main(argv=None):
     seeds, epochs = (1, 5) if args.quick else (args.seeds, args.epochs)
     info, out = machine(), {}
     if "lab" in args.parts:
-        rows, out["lab"] = lab(args.datasets, seeds, epochs)
+        rows, out["lab"] = lab(args.datasets, seeds, epochs, args.settings)
         print(f"\nlab: {info['cpu']}, load average {info['load_average']:.2f}; {seeds} "
               f"seed(s), {epochs} epochs per run\n")
         print(markdown_table(["data", "setting", "modes (>= 20 samples)", "of", "HQ %",
@@ -127,7 +131,8 @@ def main(argv=None):
         print(f"\ndcgan on MNIST: {info['cpu']}, load average {info['load_average']:.2f}; "
               f"{args.dcgan_epochs} epoch(s), seed 0, 10,000 samples\n")
         print(markdown_table(["setting", "FID", "IS", "class entropy", "train s"], rows))
-    save("improved_gan_ablation", {"machine": info, **out})
+    save("improved_gan_ablation" + ("" if set(args.parts) == {"lab", "dcgan"}
+                                    else "_" + "_".join(args.parts)), {"machine": info, **out})
 
 
 if __name__ == "__main__":

@@ -220,3 +220,20 @@ def test_only_the_output_layer_learns_its_weight_norm_scale():
     learned.d_step(tensors(x[:10], y[:10]))
     g1 = [m.weight_g.data for m in learned.D.modules() if isinstance(m, tg.nn.Linear)]
     assert not np.array_equal(g0[0], g1[0])
+
+
+def test_the_supervised_only_baseline_trains_d_on_the_labels_and_nothing_else():
+    model = build(supervised_only=True)
+    x, y = data()
+    g_before = state(model.G)
+    out = model.train_step(tensors(x[:10], y[:10]))
+    assert set(out) == {"loss_d", "sup", "gnorm_d"}
+    assert out["loss_d"] == out["sup"]
+    assert_bitwise(state(model.G), g_before)          # no game: G never moves
+    # The unlabelled batch plays no part: any images give the same step.
+    a, b = build(supervised_only=True), build(supervised_only=True)
+    tg.manual_seed(0)
+    a.train_step(tensors(x[:10], y[:10]))
+    tg.manual_seed(0)
+    b.train_step(tensors(np.zeros_like(x[:10]), y[:10]))
+    assert_bitwise(state(a.D), state(b.D))

@@ -87,6 +87,7 @@ class Config(adversarial.Config):
     noise_input: float = 0.3       # std of D's Gaussian noise on its input
     noise_hidden: float = 0.5      # ... and on each hidden layer
     train_scale: bool = False      # learn weight norm's g in D's hidden layers too
+    supervised_only: bool = False  # the baseline: D learns from the labelled images alone
     ema: float = 0.999             # decay of the moving average of D used for the test error
     n_classes: int = 10
     image_size: int = 28
@@ -146,6 +147,18 @@ class SSGAN(Adversarial):
         """A minibatch of the labelled set, in a fresh random order."""
         pick = default_generator().permutation(self.cfg.labels)[:self.cfg.batch_size]
         return tg.tensor(self.labelled_x.data[pick]), tg.tensor(self.labelled_y.data[pick])
+
+    def train_step(self, batch) -> dict:
+        if self.cfg.supervised_only:                        # no game: a plain classifier
+            stats = self._step(self.D, self.opt_D, self.supervised_loss, "d")
+            self.ema_D.update()
+            return stats
+        return super().train_step(batch)
+
+    def supervised_loss(self):
+        x_lab, y_lab = self.labelled_batch()
+        supervised = F.cross_entropy(self.D(x_lab), y_lab)   # -log p(y | x, y < K + 1)
+        return supervised, {"sup": supervised.item()}
 
     # ---------------------------------------------------------------- train discriminator
     def d_loss(self, batch, fake):
