@@ -109,3 +109,18 @@ def save(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=2))
     return path
+
+
+def train_for(model, loader, epochs: int, max_steps=None) -> tuple[float, int]:
+    """Run `model.train_step` over `loader` for `epochs` (or `max_steps` steps); return
+    (seconds, steps). The training benchmarks' loop, without fit's logs and checkpoints."""
+    import tinygen as tg
+
+    start, steps = time.perf_counter(), 0
+    for _ in range(epochs):
+        for batch in loader:
+            model.train_step(tuple(tg.tensor(b) for b in batch))
+            steps += 1
+            if max_steps and steps >= max_steps:
+                return time.perf_counter() - start, steps
+    return time.perf_counter() - start, steps

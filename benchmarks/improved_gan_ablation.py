@@ -26,10 +26,9 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")   # the lab's tiny MLPs; see mode_collapse.py
 
 import argparse  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import machine, markdown_table, save  # noqa: E402
+from common import machine, markdown_table, save, train_for  # noqa: E402
 
 import tinygen as tg  # noqa: E402
 from tinygen.collapse import ABLATION, TECHNIQUES, run_setting  # noqa: E402
@@ -75,14 +74,7 @@ def dcgan_run(overrides, epochs, seed, max_steps=None):
     model = dcgan.DCGAN(cfg)
     loader = DataLoader((x, y), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                         generator=seed)
-    start, steps = time.perf_counter(), 0
-    for _ in range(epochs):
-        for batch in loader:
-            model.train_step(tuple(tg.tensor(b) for b in batch))
-            steps += 1
-            if max_steps and steps >= max_steps:
-                break
-    seconds = time.perf_counter() - start
+    seconds, steps = train_for(model, loader, epochs, max_steps)
     model.eval()
     tg.manual_seed(seed + 100)
     samples = np.concatenate([model.sample(1000) for _ in range(10)])

@@ -17,10 +17,9 @@ for 300 epochs. A wall time here is for the 2-core machine; run it on an idle on
 """
 
 import argparse
-import time
 
 import numpy as np
-from common import machine, markdown_table, save
+from common import machine, markdown_table, save, train_for
 
 import tinygen as tg
 from tinygen.data import DataLoader
@@ -39,14 +38,7 @@ def run(labels, seed, epochs, supervised_only, max_steps=None):
     model.setup(x, y)
     loader = DataLoader((x, y), batch_size=model.cfg.batch_size, shuffle=True,
                         drop_last=True, generator=seed)
-    start, steps = time.perf_counter(), 0
-    for _ in range(epochs):
-        for batch in loader:
-            model.train_step(tuple(tg.tensor(b) for b in batch))
-            steps += 1
-            if max_steps and steps >= max_steps:
-                break
-    seconds = time.perf_counter() - start
+    seconds, steps = train_for(model, loader, epochs, max_steps)
     model.eval()
     err = model.evaluate([(xt, yt)])
     return {"labels": labels, "seed": seed, "supervised_only": supervised_only,
@@ -73,8 +65,9 @@ def main(argv=None):
             runs = [run(labels, s, args.epochs, supervised_only, 30 if args.quick else None)
                     for s in range(seeds)]
             records += runs
+            raw = pm([r["error_raw"] for r in runs])
             rows.append([str(labels), "D on the labels alone" if supervised_only else "ssgan",
-                         pm([r["error"] for r in runs]) + f" ({pm([r['error_raw'] for r in runs])})",
+                         pm([r["error"] for r in runs]) + f" ({raw})",
                          PAPER.get(labels, "") if not supervised_only else "",
                          f"{runs[0]['steps'] / 600:g}",             # 600 steps an epoch
                          f"{np.mean([r['seconds'] for r in runs]) / 60:.1f}"])

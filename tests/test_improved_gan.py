@@ -19,6 +19,19 @@ def as_float64(model):
     return model
 
 
+def d_objective_on_fixed_fakes(model, real):
+    """D's loss as a function of D's parameters alone: the same fakes and masks each call."""
+    tg.manual_seed(3)
+    with tg.no_grad():
+        fake = model.fake(real)
+
+    def d_objective():
+        tg.manual_seed(1)
+        return model.d_loss(real, fake)[0]
+
+    return d_objective
+
+
 def losses(model, real, seed=5):
     """(D loss, G loss) of one model on fixed noise and dropout masks."""
     tg.manual_seed(seed)
@@ -77,18 +90,11 @@ def test_one_sided_label_smoothing_is_the_cross_entropy_against_alpha():
 def test_label_smoothed_d_loss_gradient(name):
     model = as_float64(build(name, label_smoothing=True))
     real = batch(name, dtype=np.float64)
-    tg.manual_seed(3)
-    with tg.no_grad():
-        fake = model.fake(real)
-
-    def d_objective():
-        tg.manual_seed(1)
-        return model.d_loss(real, fake)[0]
-
+    d_objective = d_objective_on_fixed_fakes(model, real)
     assert tg.gradcheck_module(model.D, d_objective, projections=2)
+    smoothed = d_objective().item()
     plain = as_float64(build(name))
-    tg.manual_seed(1)
-    assert d_objective().item() != plain.d_loss(real, fake)[0].item()
+    assert smoothed != d_objective_on_fixed_fakes(plain, real)().item()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -147,7 +153,7 @@ def test_historical_average_is_the_mean_of_every_parameter_value_so_far():
         trajectory.append(state(model.G))
     history = model.history["g"]
     assert int(history.t.data) == 5
-    for (name, _), mean in zip(model.G.named_parameters(), history.means()):
+    for (name, _), mean in zip(model.G.named_parameters(), history.means(), strict=True):
         expected = np.mean([s[name] for s in trajectory], axis=0)
         np.testing.assert_allclose(mean.data, expected, rtol=1e-5, atol=1e-7)
     # O(parameters) memory: one mean per parameter, whatever the number of steps.
@@ -163,7 +169,7 @@ def test_historical_averaging_penalty_gradient_and_value():
     for p in net.parameters():
         p.data = p.data + 0.1                          # move away from the mean
     expected = 0.3 * sum(float(((p.data - m.data) ** 2).sum())
-                         for p, m in zip(net.parameters(), history.means()))
+                         for p, m in zip(net.parameters(), history.means(), strict=True))
     assert history.penalty().item() == pytest.approx(expected, rel=1e-12)
     assert tg.gradcheck_module(net, history.penalty)
     with pytest.raises(ValueError, match="weight"):
@@ -193,15 +199,7 @@ def test_minibatch_discrimination_on_images_gradient(name):
     model = as_float64(build(name, minibatch_kernels=3, minibatch_dims=2))
     assert isinstance(model.D[-2], MinibatchDiscrimination)
     real = batch(name, dtype=np.float64)
-    tg.manual_seed(3)
-    with tg.no_grad():
-        fake = model.fake(real)
-
-    def d_objective():
-        tg.manual_seed(1)
-        return model.d_loss(real, fake)[0]
-
-    assert tg.gradcheck_module(model.D, d_objective, projections=2)
+    assert tg.gradcheck_module(model.D, d_objective_on_fixed_fakes(model, real), projections=2)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -167,10 +167,10 @@ def test_the_averaged_d_is_an_exponential_moving_average_and_is_swapped_back():
     start = [p.data.copy() for p in model.D.parameters()]
     model.d_step(tensors(x[:10], y[:10]))
     after = [p.data.copy() for p in model.D.parameters()]
-    for m, a, b in zip(model.ema_D.means(), start, after):
+    for m, a, b in zip(model.ema_D.means(), start, after, strict=True):
         np.testing.assert_allclose(m.data, 0.5 * a + 0.5 * b, rtol=1e-6, atol=1e-7)
     model.classify(x[:5])
-    for p, b in zip(model.D.parameters(), after):            # evaluation put D back
+    for p, b in zip(model.D.parameters(), after, strict=True):            # evaluation put D back
         assert np.array_equal(p.data, b)
     errors = model.evaluate([(x, y)])
     assert 0 <= errors["error"] <= 1 and 0 <= errors["error_raw"] <= 1
@@ -212,7 +212,7 @@ def test_only_the_output_layer_learns_its_weight_norm_scale():
     before = [m.weight_g.data.copy() for m in linears]
     x, y = data()
     model.d_step(tensors(x[:10], y[:10]))
-    for m, g in zip(linears[:-1], before[:-1]):
+    for m, g in zip(linears[:-1], before[:-1], strict=True):
         assert np.array_equal(m.weight_g.data, g)
     assert not np.array_equal(linears[-1].weight_g.data, before[-1])
     learned = build(train_scale=True)

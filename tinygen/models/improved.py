@@ -133,7 +133,7 @@ class ParameterAverage(nn.Module):
 
     def reset(self) -> None:
         """Start again from the parameters' current values."""
-        for p, m in zip(self._params, self.means()):
+        for p, m in zip(self._params, self.means(), strict=True):
             m.data = np.array(p.data, copy=True)
         self.t.data = np.ones((), np.int64)
 
@@ -142,19 +142,19 @@ class ParameterAverage(nn.Module):
         far), or m += (1 - decay)(theta - m) (the moving average)."""
         self.t.data += 1
         rate = 1.0 / float(self.t.data) if self.decay is None else 1.0 - self.decay
-        for p, m in zip(self._params, self.means()):
+        for p, m in zip(self._params, self.means(), strict=True):
             m.data += rate * (p.data - m.data)
 
     @contextlib.contextmanager
     def swapped_in(self):
         """Inside the block the parameters hold the averages (to evaluate with them)."""
         saved = [p.data for p in self._params]
-        for p, m in zip(self._params, self.means()):
+        for p, m in zip(self._params, self.means(), strict=True):
             p.data = m.data.copy()
         try:
             yield
         finally:
-            for p, data in zip(self._params, saved):
+            for p, data in zip(self._params, saved, strict=True):
                 p.data = data
 
 
@@ -170,7 +170,7 @@ class HistoricalAverage(ParameterAverage):
     def penalty(self):
         """LAMBDA * sum over parameters of ||theta - mean||^2 (the mean is a constant)."""
         total = 0
-        for p, m in zip(self._params, self.means()):
+        for p, m in zip(self._params, self.means(), strict=True):
             d = p - m.data                                  # theta - (1/t) sum theta[i]
             total = total + (d * d).sum()
         return self.weight * total
