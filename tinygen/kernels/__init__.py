@@ -1,17 +1,19 @@
 """Conv kernels with a switchable backend: ``numba`` (fast, the default) or ``reference``.
 
 What this file teaches: how to give one API two interchangeable implementations. Both
-backends define the same functions with the same signatures; the functions below forward each
-call to whichever module is current, so a caller writes ``kernels.conv2d_forward(x, w, ...)``
-and never cares which one runs. Pick the backend with the environment variable
-``TINYGEN_KERNELS=numba|reference`` (read once, at import) or at run time with
-``set_backend(name)``. The reference backend never imports Numba.
+backends define the same functions with the same signatures, and this module's names are
+simply bound to the current backend's functions (``kernels.conv2d_forward`` IS
+``numba_kernels.conv2d_forward`` while numba is selected), so a caller writes
+``kernels.conv2d_forward(x, w, ...)``, never cares which one runs, and pays no extra call.
+Pick the backend with the environment variable ``TINYGEN_KERNELS=numba|reference`` (read
+once, at import) or at run time with ``set_backend(name)``. The reference backend never
+imports Numba. Callers must look the names up at call time (``kernels.conv2d_forward(...)``,
+not ``from tinygen.kernels import conv2d_forward``), so that a switch reaches them.
 
 Read ``reference.py`` first (the math), then ``numba_kernels.py`` (the speed).
 """
 
 import contextlib
-import functools
 import importlib
 import os
 
@@ -33,8 +35,7 @@ def _load(name, source):
 
 def set_backend(name):
     """Make ``name`` ('numba' or 'reference') the backend every kernel call goes to."""
-    global _backend
-    _backend = _load(name, "set_backend")
+    _bind(_load(name, "set_backend"))
 
 
 def get_backend():
@@ -45,44 +46,30 @@ def get_backend():
 @contextlib.contextmanager
 def use_backend(name):
     """Run a block with backend ``name``, then restore whichever backend was current."""
-    global _backend
     previous = _backend
     set_backend(name)
     try:
         yield _backend
     finally:
-        _backend = previous
+        _bind(previous)
 
 
-_backend = _load(os.environ.get("TINYGEN_KERNELS", "numba"), "TINYGEN_KERNELS")
+def _bind(module):
+    """Point this module's kernel names at ``module``'s functions, one line each."""
+    global _backend, im2col, col2im, conv2d_forward, conv2d_backward, conv2d_input_grad
+    global conv2d_weight_grad, conv_transpose2d_forward, conv_transpose2d_backward
+    global conv_transpose2d_input_grad, conv_transpose2d_weight_grad
+    _backend = module
+    im2col = module.im2col
+    col2im = module.col2im
+    conv2d_forward = module.conv2d_forward
+    conv2d_backward = module.conv2d_backward
+    conv2d_input_grad = module.conv2d_input_grad
+    conv2d_weight_grad = module.conv2d_weight_grad
+    conv_transpose2d_forward = module.conv_transpose2d_forward
+    conv_transpose2d_backward = module.conv_transpose2d_backward
+    conv_transpose2d_input_grad = module.conv_transpose2d_input_grad
+    conv_transpose2d_weight_grad = module.conv_transpose2d_weight_grad
 
 
-def _dispatch(name):
-    """A function with reference's signature and docstring that calls the current backend."""
-
-    @functools.wraps(getattr(reference, name))
-    def call(*args, **kwargs):
-        # An empty batch (N = 0) has nothing to compute. The Numba kernels would split it into
-        # zero chunks and reshape empty arrays with -1; the reference kernels get its shapes
-        # right, and cost nothing here, so they serve it whichever backend is current.
-        backend = reference if _empty_batch(args) else _backend
-        return getattr(backend, name)(*args, **kwargs)
-
-    return call
-
-
-def _empty_batch(args) -> bool:
-    first = args[0] if args else None
-    return getattr(first, "ndim", 0) == 4 and first.shape[0] == 0
-
-
-im2col = _dispatch("im2col")
-col2im = _dispatch("col2im")
-conv2d_forward = _dispatch("conv2d_forward")
-conv2d_backward = _dispatch("conv2d_backward")
-conv2d_input_grad = _dispatch("conv2d_input_grad")
-conv2d_weight_grad = _dispatch("conv2d_weight_grad")
-conv_transpose2d_forward = _dispatch("conv_transpose2d_forward")
-conv_transpose2d_backward = _dispatch("conv_transpose2d_backward")
-conv_transpose2d_input_grad = _dispatch("conv_transpose2d_input_grad")
-conv_transpose2d_weight_grad = _dispatch("conv_transpose2d_weight_grad")
+_bind(_load(os.environ.get("TINYGEN_KERNELS", "numba"), "TINYGEN_KERNELS"))

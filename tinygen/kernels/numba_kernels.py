@@ -4,36 +4,41 @@ What this file teaches
 ----------------------
 The same functions, with the same signatures, as ``reference.py`` -- diff the two files. The
 math does not change; six engineering choices do, each measured on the 2-core benchmark
-machine (the numbers are in the comments where each choice is made):
+machine (the measurements are listed in the README's "Performance notes"):
 
 1. **Two strategies, by the shape of the work.** A wide layer (long dot products, e.g.
    Conv2d(64, 128): C*kh*kw = 1024) is compute-bound: im2col in Numba, then one big
    ``np.matmul``, because a tuned GEMM uses registers and caches far better than a loop we can
-   write (a direct 7-deep Numba loop was ~3x slower). A thin layer (Conv2d(1, 64):
+   write (a direct 7-deep Numba loop was much slower). A thin layer (Conv2d(1, 64):
    C*kh*kw = 16) is memory-bound: the "direct" kernels work one sample at a time with its
-   patches in the L1 cache and touch each big activation once per pass. See ``_direct``.
+   patches in the L1 cache and touch each big activation once per pass. See
+   ``_takes_direct_path``.
 2. **One backward pass for all the gradients.** ``conv2d_backward`` reads the output gradient
    once for the input, weight and bias gradients (the direct kernels), or transposes it once
    for both GEMMs (the wide path). The bias is added inside the forward, never in a pass of
    its own.
 3. **Reused scratch buffers.** im2col's column matrix is ~25 MB for a typical GAN layer at batch
-   128; allocating it on every call (fresh pages, page faults, zeroing by the OS) cost ~1.5x.
+   128; allocating it on every call means fresh pages, page faults and zeroing by the OS.
    Buffers that never leave this module are cached by (role, shape, dtype) and reused. Every
    array *returned* to the caller is freshly allocated: handing out a cached buffer would let
    the next call overwrite a result the caller still holds (e.g. an activation saved for
    backward). The cache is per thread, so two threads never share scratch.
 4. **Our own threads, not Numba's threading layer.** Numba's OpenMP layer spins, and fought
-   OpenBLAS's threads for the 2 cores (the wide layers ran 2x slower); its ``workqueue`` layer
-   sleeps, but each parallel launch then wakes every worker and parks the caller, 0.14-0.23 ms
-   on this VM, a quarter of a thin layer's forward. Every loop here is a ``nogil`` kernel over
-   a range of samples, and ``team.run`` (read ``team.py``) splits the batch between the
-   calling thread and parked helpers.
+   OpenBLAS's threads for the 2 cores; its ``workqueue`` layer sleeps, but each parallel
+   launch then wakes every worker and parks the caller, a large share of a thin layer's
+   forward. Every loop here is a ``nogil`` kernel over a range of samples, and ``team.run``
+   (read ``team.py``) splits the batch between the calling thread and parked helpers.
 5. **Channels-last patches for the wide layers.** The wide path copies x to (N, H, W, C) first,
-   so every kernel tap is C contiguous values and im2col/col2im become straight vector copies
-   (1 ms instead of 9 ms on Conv2d(64, 128)); the weight's columns are reordered to match.
+   so every kernel tap is C contiguous values and im2col/col2im become straight vector copies;
+   the weight's columns are reordered to match.
 6. **Loops shaped for SIMD.** The direct kernels' innermost loops run along a row of output
    pixels, and each loads four rows and updates two or four (register blocking), so LLVM emits
    vector multiply-adds that are not starved by loads.
+
+How to read it: every size a loop needs comes from one ``ConvGeometry`` (``g.ho``, ``g.wo``,
+``g.out_pixels`` = Ho*Wo, ``g.patch_size`` = C*kh*kw), unpacked into plain ints before it
+reaches a Numba loop. Each Numba kernel serves one public function, and each public function
+calls ``team.run`` on its loops itself, so a layer is a few calls away from its loop.
 
 The public ``im2col``/``col2im`` keep ``reference.py``'s layout, cols (N*Ho*Wo, C*kh*kw) with
 columns in (c, i, j) order; only the wide conv path uses (i, j, c) internally. Next:
@@ -42,11 +47,12 @@ columns in (c, i, j) order; only the wide conv path uses (i, j, c) internally. N
 
 import functools
 import threading
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from . import team
+from . import reference, team
 from .reference import (
     check_conv_args,
     conv_output_hw,
@@ -152,8 +158,8 @@ def _im2col_nhwc_into(xh, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols, n0, n1):
     """cols (N*Ho*Wo, kh*kw*C), taps in (i, j, c) order, from channels-last xh (N, H, W, C).
 
     The same patches as `_im2col_into`, but each tap is C *contiguous* values in both arrays,
-    so the inner loop is a straight copy the compiler vectorises: on Conv2d(64, 128) at batch
-    128 this is 1 ms against 9 ms for the NCHW loop (plus about 1 ms for the transpose).
+    so the inner loop is a straight copy the compiler vectorises, several times faster than the
+    NCHW loop even with the cost of the transpose.
     """
     N, H, W, C = xh.shape
     for n in range(n0, n1):
@@ -339,39 +345,68 @@ def _weight_grad_rows(gyn, cols, zero, acc):
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _direct_forward(x, w2, bias, idx, y, gy, zero, need_y, need_w, gw_parts, t0, t1):
-    """Everything that multiplies the patches of x, in one pass over chunks [t0, t1) of samples:
+def _direct_forward(x, w2, bias, idx, y, T, t0, t1):
+    """conv2d's forward over chunks [t0, t1) of T: y[n] (O, P) = w2 (O, K) @ patches(x[n]) + bias.
 
-    y[n] (O, P) = w2 (O, K) @ patches(x[n]) (K, P) + bias     (need_y: the conv's forward)
-    gw_parts[t] += gy[n] (O, P) @ patches(x[n]).T              (need_w: its weight gradient)
-
-    A transposed conv's backward needs exactly these two with its output gradient as x, so it
-    takes one pass too. gy is only read when need_w; gw_parts (T, O, K) holds one partial sum
-    per chunk of samples, for the caller to add up. `team.run` shares the T chunks out.
+    Chunk t holds samples [t*N//T, (t+1)*N//T); `team.run` shares the T chunks out. Each
+    sample's patches (K, P) are gathered into a buffer that stays in L1, then two output rows
+    at a time are computed from them (`_filter_pair`).
     """
     N = x.shape[0]
     S = x.size // N  # floats per sample
     xf = x.reshape(-1)
     O, K = w2.shape
     P = idx.shape[1]
-    T = gw_parts.shape[0]
     buf = np.empty(S + 1, x.dtype)
     cols = np.empty((K, P), x.dtype)
     spare = np.empty(P, x.dtype)  # the unused partner row when O is odd
     for t in range(t0, t1):
+        for n in range(t * N // T, (t + 1) * N // T):
+            _gather_patches(xf, n * S, buf, idx, cols)
+            yn = y[n]
+            for o in range(0, O - 1, 2):
+                _filter_pair(yn[o], yn[o + 1], w2[o], w2[o + 1], bias[o], bias[o + 1], cols)
+            if O % 2:
+                o = O - 1
+                _filter_pair(yn[o], spare, w2[o], w2[o], bias[o], bias[o], cols)
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _direct_transpose_backward(gy, w2, idx, x_rows, zero, need_x, need_w, gx, gw_parts, t0, t1):
+    """conv_transpose2d's backward over chunks [t0, t1): both gradients in one pass over gy.
+
+    Both multiply the patches of gy (N, C_out, H_out, W_out), so each sample's patches are
+    gathered once and used twice:
+
+    gx[n] (C_in, P) = w2 (C_in, K) @ patches(gy[n]) (K, P)        (need_x: conv2d's forward)
+    gw_parts[t] += x_rows[n] (C_in, P) @ patches(gy[n]).T           (need_w: its weight gradient)
+
+    x_rows is the layer's input x, flattened to (N, C_in, P): it plays the conv's output
+    gradient. gw_parts (T, C_in, K) holds one partial sum per chunk for the caller to add up.
+    """
+    N = gy.shape[0]
+    S = gy.size // N  # floats per sample
+    gyf = gy.reshape(-1)
+    O, K = w2.shape
+    P = idx.shape[1]
+    T = gw_parts.shape[0]
+    buf = np.empty(S + 1, gy.dtype)
+    cols = np.empty((K, P), gy.dtype)
+    spare = np.empty(P, gy.dtype)  # the unused partner row when O is odd
+    for t in range(t0, t1):
         gw = gw_parts[t]
         gw[:] = 0
         for n in range(t * N // T, (t + 1) * N // T):
-            _gather_patches(xf, n * S, buf, idx, cols)
-            if need_y:
-                yn = y[n]
+            _gather_patches(gyf, n * S, buf, idx, cols)
+            if need_x:  # no bias: a transposed conv's bias is added outside the kernels
+                gxn = gx[n]
                 for o in range(0, O - 1, 2):
-                    _filter_pair(yn[o], yn[o + 1], w2[o], w2[o + 1], bias[o], bias[o + 1], cols)
+                    _filter_pair(gxn[o], gxn[o + 1], w2[o], w2[o + 1], zero, zero, cols)
                 if O % 2:
                     o = O - 1
-                    _filter_pair(yn[o], spare, w2[o], w2[o], bias[o], bias[o], cols)
+                    _filter_pair(gxn[o], spare, w2[o], w2[o], zero, zero, cols)
             if need_w:
-                _weight_grad_rows(gy[n], cols, zero, gw)
+                _weight_grad_rows(x_rows[n], cols, zero, gw)
 
 
 @njit(cache=True, fastmath=_FASTMATH)
@@ -450,18 +485,66 @@ def _direct_backward(gy, x, w4, K, idx, S, zero, need_x, need_w, need_b, gx, gw_
 
 
 # ---------------------------------------------------------------------------------------------
-# Small glue: geometry and layout changes, shared by the public functions below.
+# Small glue: the conv's geometry, and layout changes shared by the public functions below.
 # ---------------------------------------------------------------------------------------------
 
 
-def _geometry(op, hw, k, stride, padding, dilation):
-    """(sh, sw, ph, pw, dh, dw, Ho, Wo) as plain ints, the argument tail of the loops above."""
+class ConvGeometry(NamedTuple):
+    """The sizes of one conv as plain ints: what each sample (C, H, W) of the batch sees.
+
+    The batch size N is left out on purpose: nothing here depends on it, so `_tap_index`
+    (cached by geometry) keeps one entry per layer whatever the batch size.
+    """
+
+    c: int  # input channels
+    h: int  # input height
+    w: int  # input width
+    kh: int  # kernel height
+    kw: int  # kernel width
+    sh: int  # stride
+    sw: int
+    ph: int  # padding
+    pw: int
+    dh: int  # dilation
+    dw: int
+    ho: int  # output height, from reference.conv_output_hw
+    wo: int  # output width
+
+    @property
+    def out_hw(self):
+        """(Ho, Wo): the output's spatial size."""
+        return self.ho, self.wo
+
+    @property
+    def out_pixels(self):
+        """P = Ho*Wo, the output pixels per channel: the rows of a sample's im2col."""
+        return self.ho * self.wo
+
+    @property
+    def patch_size(self):
+        """K = C*kh*kw, the length of each patch: every output value is a K-long dot product."""
+        return self.c * self.kh * self.kw
+
+    @property
+    def loop_args(self):
+        """(kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo): the scalar arguments of the im2col loops."""
+        return self[3:]  # the fields from kh on, in the order declared above
+
+
+def conv_geometry(op, x_shape, k, stride, padding, dilation):
+    """The ConvGeometry of a conv over x (N, C, H, W) with kernel k; raises if it does not fit."""
     s, p, d = pair(stride), pair(padding), pair(dilation)
-    return (*s, *p, *d, *conv_output_hw(op, hw, k, s, p, d))
+    ho, wo = conv_output_hw(op, x_shape[2:], k, s, p, d)
+    return ConvGeometry(x_shape[1], x_shape[2], x_shape[3], k[0], k[1], *s, *p, *d, ho, wo)
+
+
+def _empty_batch(a):
+    """Whether a is an NCHW batch of no samples (the reference kernels serve those)."""
+    return a.ndim == 4 and a.shape[0] == 0
 
 
 @functools.lru_cache(maxsize=64)
-def _tap_index(chw, k, g):
+def _tap_index(g):
     """idx (C*kh*kw, Ho*Wo), int32: where each patch entry of the direct kernels comes from.
 
     idx[(c*kh + i)*kw + j, oh*Wo + ow] is the flat offset, in one sample (C, H, W), of the pixel
@@ -469,25 +552,26 @@ def _tap_index(chw, k, g):
     one past the sample, at C*H*W, where `_gather_patches` keeps a zero. Computed once per
     geometry with NumPy broadcasting and cached; read-only.
     """
-    (C, H, W), (kh, kw), (sh, sw, ph, pw, dh, dw, Ho, Wo) = chw, k, g
-    c, i, j, oh, ow = np.ix_(range(C), range(kh), range(kw), range(Ho), range(Wo))
-    row, col = oh * sh - ph + i * dh, ow * sw - pw + j * dw  # in unpadded coordinates
+    C, H, W = g.c, g.h, g.w
+    c, i, j, oh, ow = np.ix_(range(C), range(g.kh), range(g.kw), range(g.ho), range(g.wo))
+    row = oh * g.sh - g.ph + i * g.dh  # in unpadded coordinates
+    col = ow * g.sw - g.pw + j * g.dw
     inside = (row >= 0) & (row < H) & (col >= 0) & (col < W)
     idx = np.where(inside, (c * H + row) * W + col, C * H * W).astype(np.int32)
-    idx = idx.reshape(C * kh * kw, Ho * Wo)
+    idx = idx.reshape(g.patch_size, g.out_pixels)
     idx.flags.writeable = False
     return idx
 
 
-def _cols_nhwc_of(x, k, g, fresh=False):
+def _cols_nhwc_of(x, g, fresh=False):
     """im2col in (i, j, c) column order via a channels-last copy of x: scratch, unless `fresh`
     asks for a new array that the caller may keep (conv2d_forward's `save`)."""
-    N, C, H, W = x.shape
-    xh = _scratch("x_nhwc", (N, H, W, C), x.dtype)             # channels-last copy of x
+    N = x.shape[0]
+    xh = _scratch("x_nhwc", (N, g.h, g.w, g.c), x.dtype)  # channels-last copy of x
     team.run(_nchw_to_nhwc, (np.ascontiguousarray(x), xh), N)
-    shape = (N * g[6] * g[7], C * k[0] * k[1])
+    shape = (N * g.out_pixels, g.patch_size)
     cols = np.empty(shape, x.dtype) if fresh else _scratch("cols", shape, x.dtype)
-    team.run(_im2col_nhwc_into, (xh, *k, *g, cols), N)
+    team.run(_im2col_nhwc_into, (xh, *g.loop_args, cols), N)
     return cols
 
 
@@ -496,34 +580,41 @@ def _taps_last(w):
     return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
 
 
-def _rows_of(gy, hw):
+def _rows_of(gy, g):
     """grad_output (N, O, Ho, Wo) -> scratch (N*Ho*Wo, O), the GEMMs' row-per-pixel layout."""
-    gy = np.ascontiguousarray(match_output(gy, hw))
+    gy = np.ascontiguousarray(match_output(gy, g.out_hw))
     N, O = gy.shape[:2]
-    out = _scratch("gy_rows", (N * hw[0] * hw[1], O), gy.dtype)
-    team.run(_nchw_to_rows, (gy.reshape(N, O, -1), out), N)
+    out = _scratch("gy_rows", (N * g.out_pixels, O), gy.dtype)
+    team.run(_nchw_to_rows, (gy.reshape(N, O, g.out_pixels), out), N)
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # Public kernels: same names and signatures as reference.py.
+#
+# Each public function calls `team.run` on its loops itself (helpers only prepare arguments or
+# do one layout step), so every layer in tinygen/nn/functional.py is a few calls from the loop
+# that computes it. An empty batch (N = 0) has nothing to compute, but the loops would split it
+# into zero chunks; the reference kernels get its shapes right, so they serve it.
 # ---------------------------------------------------------------------------------------------
 
 
 def im2col(x, kh, kw, stride, padding, dilation):
     """cols (N*Ho*Wo, C*kh*kw) of x (N, C, H, W); fresh array (see reference.im2col)."""
-    g = _geometry("im2col", x.shape[2:], (kh, kw), stride, padding, dilation)
-    N, C = x.shape[:2]
-    cols = np.empty((N * g[6] * g[7], C * kh * kw), dtype=x.dtype)
-    team.run(_im2col_into, (np.ascontiguousarray(x), kh, kw, *g, cols), N)
+    if _empty_batch(x):
+        return reference.im2col(x, kh, kw, stride, padding, dilation)
+    g = conv_geometry("im2col", x.shape, (kh, kw), stride, padding, dilation)
+    N = x.shape[0]
+    cols = np.empty((N * g.out_pixels, g.patch_size), dtype=x.dtype)
+    team.run(_im2col_into, (np.ascontiguousarray(x), *g.loop_args, cols), N)
     return cols
 
 
 def col2im(cols, x_shape, kh, kw, stride, padding, dilation):
     """Adjoint of im2col: scatter-add cols back into a fresh (N, C, H, W) array."""
-    g = _geometry("col2im", x_shape[2:], (kh, kw), stride, padding, dilation)
+    g = conv_geometry("col2im", x_shape, (kh, kw), stride, padding, dilation)
     gx = np.empty(x_shape, dtype=cols.dtype)
-    team.run(_col2im_into, (np.ascontiguousarray(cols), kh, kw, *g, gx), x_shape[0])
+    team.run(_col2im_into, (np.ascontiguousarray(cols), *g.loop_args, gx), x_shape[0])
     return gx
 
 
@@ -546,11 +637,11 @@ _DIRECT_MAX_K_LONG_ROWS, _LONG_ROWS = 128, 196
 _FORCE_STRATEGY = None  # "direct" or "gemm": tests and the crossover benchmark force one
 
 
-def _direct(c, k, g):
-    """Whether a conv with c input channels, kernel k and geometry g takes the direct kernels."""
+def _takes_direct_path(g):
+    """Whether a conv of geometry g takes the direct kernels (else the GEMM path)."""
     if _FORCE_STRATEGY is not None:
         return _FORCE_STRATEGY == "direct"
-    K, P = c * k[0] * k[1], g[6] * g[7]
+    K, P = g.patch_size, g.out_pixels
     return K <= _DIRECT_MAX_K or (P >= _LONG_ROWS and K <= _DIRECT_MAX_K_LONG_ROWS)
 
 
@@ -565,23 +656,24 @@ def conv2d_forward(x, w, stride=1, padding=0, dilation=1, bias=None, save=False)
 
     With ``save=True`` returns ``(y, saved)`` for ``conv2d_backward`` (see reference.py).
     """
+    if _empty_batch(x):
+        return reference.conv2d_forward(x, w, stride, padding, dilation, bias, save)
     dtypes = (x.dtype, w.dtype) if bias is None else (x.dtype, w.dtype, bias.dtype)
     check_conv_args("conv2d", x.shape, w.shape, dtypes, None if bias is None else bias.shape)
-    N, C, O, k = x.shape[0], x.shape[1], w.shape[0], w.shape[2:]
-    g = _geometry("conv2d", x.shape[2:], k, stride, padding, dilation)
+    N, O = x.shape[0], w.shape[0]
+    g = conv_geometry("conv2d", x.shape, w.shape[2:], stride, padding, dilation)
     b = np.zeros(O, x.dtype) if bias is None else np.ascontiguousarray(bias)
-    y = np.empty((N, O, g[6], g[7]), dtype=x.dtype)  # fresh: it escapes to the caller
-    if _direct(C, k, g):
-        T, dt = min(N, _CHUNKS), x.dtype
+    y = np.empty((N, O, g.ho, g.wo), dtype=x.dtype)  # fresh: it escapes to the caller
+    if _takes_direct_path(g):  # thin: each sample's patches stay in L1, y is written directly
+        T = min(N, _CHUNKS)
         args = (np.ascontiguousarray(x), np.ascontiguousarray(w.reshape(O, -1)), b,
-                _tap_index(x.shape[1:], k, g), y.reshape(N, O, -1),
-                np.empty((N, 0, 0), dt), dt.type(0), True, False, np.empty((T, 0, 0), dt))
+                _tap_index(g), y.reshape(N, O, g.out_pixels), T)
         team.run(_direct_forward, args, T)
         return (y, None) if save else y
-    cols = _cols_nhwc_of(x, k, g, fresh=save)  # (N*Ho*Wo, kh*kw*C): channels-last patches
+    cols = _cols_nhwc_of(x, g, fresh=save)  # (N*Ho*Wo, kh*kw*C): channels-last patches
     y_rows = _scratch("y_rows", (cols.shape[0], O), x.dtype)
     np.matmul(cols, _taps_last(w).T, out=y_rows)  # (N*Ho*Wo, O): the one big GEMM
-    team.run(_rows_to_nchw, (y_rows, b, y.reshape(N, O, -1)), N)
+    team.run(_rows_to_nchw, (y_rows, b, y.reshape(N, O, g.out_pixels)), N)
     return (y, (SAVED_COLS, cols)) if save else y
 
 
@@ -592,49 +684,60 @@ def conv2d_backward(gy, x, w, stride=1, padding=0, dilation=1, needs=(True, True
     ``saved`` is what ``conv2d_forward(save=True)`` returned; its im2col is reused if it has
     this backend's layout.
     """
+    if _empty_batch(gy):
+        return reference.conv2d_backward(gy, x, w, stride, padding, dilation, needs, saved)
     check_conv_args("conv2d_backward", x.shape, w.shape, (gy.dtype, x.dtype, w.dtype))
     need_x, need_w, need_b = needs
-    k = w.shape[2:]
-    g = _geometry("conv2d_backward", x.shape[2:], k, stride, padding, dilation)
-    if not _direct(x.shape[1], k, g):  # the wide layers: GEMMs sharing one row-per-pixel copy of gy
-        gy_rows = _rows_of(gy, g[6:])
-        gx = _wide_input_grad(gy_rows, w, x.shape, k, g) if need_x else None
-        gw = None
-        if need_w:
-            reuse = saved is not None and saved[0] == SAVED_COLS
-            cols = saved[1] if reuse else _cols_nhwc_of(x, k, g)
-            gw = _wide_weight_grad(gy_rows, cols, w.shape)
-        gb = gy_rows.sum(axis=0) if need_b else None
-        return gx, gw, gb
-    return _direct_grads(gy, x, w, x.shape, w.shape, g, needs)
+    g = conv_geometry("conv2d_backward", x.shape, w.shape[2:], stride, padding, dilation)
+    if _takes_direct_path(g):  # thin: all three gradients in one pass over gy
+        T, args, outputs = _direct_backward_args(gy, x, w, x.shape, w.shape, g, needs)
+        team.run(_direct_backward, args, T)
+        return _summed(outputs, w.shape, needs)
+    gy_rows = _rows_of(gy, g)  # wide: GEMMs sharing one row-per-pixel copy of gy
+    gx = _wide_input_grad(gy_rows, w, x.shape, g) if need_x else None
+    gw = None
+    if need_w:
+        reuse = saved is not None and saved[0] == SAVED_COLS
+        cols = saved[1] if reuse else _cols_nhwc_of(x, g)
+        gw = _wide_weight_grad(gy_rows, cols, w.shape)
+    gb = gy_rows.sum(axis=0) if need_b else None
+    return gx, gw, gb
 
 
 def conv2d_input_grad(gy, w, x_shape, stride=1, padding=0, dilation=1):
     """gx = dL/dx: gcols = gy @ W, then col2im (both per sample on the direct path)."""
+    if _empty_batch(gy):
+        return reference.conv2d_input_grad(gy, w, x_shape, stride, padding, dilation)
     check_conv_args("conv2d_input_grad", x_shape, w.shape, (gy.dtype, w.dtype))
-    k = w.shape[2:]
-    g = _geometry("conv2d_input_grad", x_shape[2:], k, stride, padding, dilation)
-    if _direct(x_shape[1], k, g):
-        return _direct_grads(gy, None, w, x_shape, w.shape, g, (True, False, False))[0]
-    return _wide_input_grad(_rows_of(gy, g[6:]), w, x_shape, k, g)
+    g = conv_geometry("conv2d_input_grad", x_shape, w.shape[2:], stride, padding, dilation)
+    if _takes_direct_path(g):
+        needs = (True, False, False)
+        T, args, outputs = _direct_backward_args(gy, None, w, x_shape, w.shape, g, needs)
+        team.run(_direct_backward, args, T)
+        return outputs[0]
+    return _wide_input_grad(_rows_of(gy, g), w, x_shape, g)
 
 
 def conv2d_weight_grad(gy, x, w_shape, stride=1, padding=0, dilation=1):
     """gw = dL/dw = gy^T @ cols(x), a GEMM with N*Ho*Wo as the reduction dimension."""
+    if _empty_batch(gy):
+        return reference.conv2d_weight_grad(gy, x, w_shape, stride, padding, dilation)
     check_conv_args("conv2d_weight_grad", x.shape, w_shape, (gy.dtype, x.dtype))
-    k = w_shape[2:]
-    g = _geometry("conv2d_weight_grad", x.shape[2:], k, stride, padding, dilation)
-    if _direct(x.shape[1], k, g):
-        return _direct_grads(gy, x, None, x.shape, w_shape, g, (False, True, False))[1]
-    return _wide_weight_grad(_rows_of(gy, g[6:]), _cols_nhwc_of(x, k, g), w_shape)
+    g = conv_geometry("conv2d_weight_grad", x.shape, w_shape[2:], stride, padding, dilation)
+    if _takes_direct_path(g):
+        needs = (False, True, False)
+        T, args, outputs = _direct_backward_args(gy, x, None, x.shape, w_shape, g, needs)
+        team.run(_direct_backward, args, T)
+        return _summed(outputs, w_shape, needs)[1]
+    return _wide_weight_grad(_rows_of(gy, g), _cols_nhwc_of(x, g), w_shape)
 
 
-def _direct_grads(gy, x, w, x_shape, w_shape, g, needs):
-    """(gx, gw, gb) on the direct path; x (or w) may be None when no wanted gradient reads it."""
+def _direct_backward_args(gy, x, w, x_shape, w_shape, g, needs):
+    """(T, args, outputs) for ``team.run(_direct_backward, args, T)``; outputs are the fresh
+    (gx, gw_parts, gb_parts) it fills. x (or w) may be None when no wanted gradient reads it."""
     need_x, need_w, need_b = needs
-    N, O, k = x_shape[0], w_shape[0], w_shape[2:]
-    K = w_shape[1] * k[0] * k[1]
-    gy = np.ascontiguousarray(match_output(gy, g[6:]))
+    N, O, K = x_shape[0], w_shape[0], g.patch_size
+    gy = np.ascontiguousarray(match_output(gy, g.out_hw))
     dtype, T = gy.dtype, min(N, _CHUNKS)
     x = np.empty((N, 0), dtype) if x is None else np.ascontiguousarray(x)
     w4 = np.zeros((O + 3, (K + 3) // 4 * 4), dtype)  # see `_direct_backward`
@@ -642,22 +745,27 @@ def _direct_grads(gy, x, w, x_shape, w_shape, g, needs):
         w4[:O, :K] = w.reshape(O, K)
     gx = np.empty(x_shape if need_x else (N, 0), dtype)  # fresh: it escapes to the caller
     gw_parts, gb_parts = np.empty((T, O, K), dtype), np.empty((T, O), dtype)
-    S = int(np.prod(x_shape[1:]))
-    args = (gy.reshape(N, O, -1), x, w4, K, _tap_index(tuple(x_shape[1:]), k, g), S,
-            dtype.type(0), need_x, need_w, need_b, gx, gw_parts, gb_parts)
-    team.run(_direct_backward, args, T)
-    return (gx if need_x else None,
-            gw_parts.sum(axis=0).reshape(w_shape) if need_w else None,
-            gb_parts.sum(axis=0) if need_b else None)
+    S = g.c * g.h * g.w  # the size of one input sample
+    args = (gy.reshape(N, O, g.out_pixels), x, w4, K, _tap_index(g), S, dtype.type(0),
+            need_x, need_w, need_b, gx, gw_parts, gb_parts)
+    return T, args, (gx, gw_parts, gb_parts)
 
 
-def _wide_input_grad(gy_rows, w, x_shape, k, g):
+def _summed(outputs, w_shape, needs):
+    """(gx, gw, gb) from `_direct_backward`'s outputs: the chunks' partial sums added up."""
+    gx, gw_parts, gb_parts = outputs
+    return (gx if needs[0] else None,
+            gw_parts.sum(axis=0).reshape(w_shape) if needs[1] else None,
+            gb_parts.sum(axis=0) if needs[2] else None)
+
+
+def _wide_input_grad(gy_rows, w, x_shape, g):
     """gx from gy in rows (N*Ho*Wo, O): one GEMM into channels-last cols, then col2im."""
     gcols = _scratch("cols", (gy_rows.shape[0], w[0].size), gy_rows.dtype)
     np.matmul(gy_rows, _taps_last(w), out=gcols)  # (N*Ho*Wo, kh*kw*C)
-    n, c, h, wd = x_shape
-    gxh = _scratch("gx_nhwc", (n, h, wd, c), gy_rows.dtype)
-    team.run(_col2im_nhwc_into, (gcols, *k, *g, gxh), n)
+    n = x_shape[0]
+    gxh = _scratch("gx_nhwc", (n, g.h, g.w, g.c), gy_rows.dtype)
+    team.run(_col2im_nhwc_into, (gcols, *g.loop_args, gxh), n)
     gx = np.empty(x_shape, gy_rows.dtype)  # fresh: it escapes to the caller
     team.run(_nhwc_to_nchw, (gxh, gx), n)
     return gx
@@ -674,12 +782,19 @@ def _wide_weight_grad(gy_rows, cols, w_shape):
 
 
 # ---------------------------------------------------------------------------------------------
-# ConvTranspose2d: built on the three conv kernels above, exactly as in reference.py.
+# ConvTranspose2d: built on the conv kernels above, exactly as in reference.py.
 # ---------------------------------------------------------------------------------------------
 
 
 def conv_transpose2d_forward(x, w, stride=1, padding=0, output_padding=0, dilation=1):
-    """y = conv_transpose2d(x, w), w (C_in, C_out, kh, kw): IS ``conv2d_input_grad``."""
+    """y = conv_transpose2d(x, w), w (C_in, C_out, kh, kw): IS ``conv2d_input_grad``.
+
+    The conv whose input gradient it is maps y (N, C_out, H_out, W_out) back to x's shape, with
+    x in the role of its output gradient. The last lines are ``conv2d_input_grad``'s body,
+    written out instead of called so that the layer is one call closer to its loops.
+    """
+    if _empty_batch(x):
+        return reference.conv_transpose2d_forward(x, w, stride, padding, output_padding, dilation)
     k, s, p, d = w.shape[2:], pair(stride), pair(padding), pair(dilation)
     if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[0]:
         raise ValueError(
@@ -687,7 +802,15 @@ def conv_transpose2d_forward(x, w, stride=1, padding=0, output_padding=0, dilati
             f"(expected input channels == weight.shape[0])"
         )
     hw = conv_transpose_output_hw(x.shape[2:], k, s, p, pair(output_padding), d)
-    return conv2d_input_grad(x, w, (x.shape[0], w.shape[1], *hw), s, p, d)
+    y_shape = (x.shape[0], w.shape[1], *hw)  # (N, C_out, H_out, W_out): that conv's input
+    check_conv_args("conv2d_input_grad", y_shape, w.shape, (x.dtype, w.dtype))
+    g = conv_geometry("conv2d_input_grad", y_shape, k, s, p, d)
+    if _takes_direct_path(g):
+        needs = (True, False, False)
+        T, args, outputs = _direct_backward_args(x, None, w, y_shape, w.shape, g, needs)
+        team.run(_direct_backward, args, T)
+        return outputs[0]
+    return _wide_input_grad(_rows_of(x, g), w, y_shape, g)
 
 
 def conv_transpose2d_input_grad(gy, w, stride=1, padding=0, dilation=1, output_padding=0):
@@ -708,37 +831,42 @@ def conv_transpose2d_backward(gy, x, w, stride=1, padding=0, dilation=1, output_
                               needs=(True, True)):
     """(gx, gw) of ``conv_transpose2d_forward``, each None where ``needs`` says so.
 
-    Both multiply the patches of gy: gx = conv2d(gy, w) and gw = gy's patches against x. On the
-    direct path that is one call of `_direct_forward` with gy as its x.
+    Both multiply the patches of gy: gx = conv2d(gy, w) and gw = gy's patches against x. The
+    direct path gathers them once for both (`_direct_transpose_backward`); the GEMM path builds
+    one im2col for both GEMMs.
     """
+    if _empty_batch(gy):
+        return reference.conv_transpose2d_backward(gy, x, w, stride, padding, dilation,
+                                                   output_padding, needs)
     need_x, need_w = needs
-    C_in, C_out, kh, kw = w.shape
+    C_in = w.shape[0]
     check_conv_args("conv_transpose2d_backward", gy.shape, w.shape, (gy.dtype, x.dtype, w.dtype))
-    N, k = gy.shape[0], (kh, kw)
-    g = _geometry("conv_transpose2d_backward", gy.shape[2:], k, stride, padding, dilation)
-    if not _direct(C_out, k, g):  # both gradients multiply gy's patches: build them once
-        cols = _cols_nhwc_of(gy, k, g)  # (N*Ho*Wo, kh*kw*C_out), scratch
-        gx = gw = None
-        if need_x:  # conv2d_forward(gy, w), cropped to x's size
-            y_rows = _scratch("y_rows", (cols.shape[0], C_in), gy.dtype)
-            np.matmul(cols, _taps_last(w).T, out=y_rows)
-            y = np.empty((N, C_in, g[6], g[7]), gy.dtype)
-            team.run(_rows_to_nchw, (y_rows, np.zeros(C_in, gy.dtype), y.reshape(N, C_in, -1)), N)
-            if y.shape != x.shape:  # output_padding >= stride: crop the extra row/column
-                y = np.ascontiguousarray(y[:, :, : x.shape[2], : x.shape[3]])
-            gx = y
-        if need_w:  # conv2d_weight_grad with x as the conv's output gradient
-            gw = _wide_weight_grad(_rows_of(x, g[6:]), cols, w.shape)
-        return gx, gw
-    dt, T = gy.dtype, min(N, _CHUNKS)
-    x_rows = np.ascontiguousarray(match_output(x, g[6:])).reshape(N, C_in, -1)  # the conv's gy
-    y = np.empty((N, C_in, g[6], g[7]) if need_x else (N, 0, 0), dt)
-    gw_parts = np.empty((T, C_in, C_out * kh * kw) if need_w else (T, 0, 0), dt)
-    args = (np.ascontiguousarray(gy), np.ascontiguousarray(w.reshape(C_in, -1)),
-            np.zeros(C_in, dt), _tap_index(gy.shape[1:], k, g), y.reshape(N, C_in, -1),
-            x_rows, dt.type(0), need_x, need_w, gw_parts)
-    team.run(_direct_forward, args, T)
-    gx = None
-    if need_x:  # output_padding >= stride: the conv reaches one row/column more than x has
-        gx = y if y.shape == x.shape else np.ascontiguousarray(y[:, :, : x.shape[2], : x.shape[3]])
-    return gx, (gw_parts.sum(axis=0).reshape(w.shape) if need_w else None)
+    N = gy.shape[0]
+    g = conv_geometry("conv_transpose2d_backward", gy.shape, w.shape[2:], stride, padding,
+                      dilation)
+    if _takes_direct_path(g):
+        dt, T = gy.dtype, min(N, _CHUNKS)
+        x_rows = np.ascontiguousarray(match_output(x, g.out_hw)).reshape(N, C_in, -1)
+        gx = np.empty((N, C_in, g.ho, g.wo) if need_x else (N, 0, 0), dt)
+        gw_parts = np.empty((T, C_in, g.patch_size) if need_w else (T, 0, 0), dt)
+        args = (np.ascontiguousarray(gy), np.ascontiguousarray(w.reshape(C_in, -1)),
+                _tap_index(g), x_rows, dt.type(0), need_x, need_w, gx.reshape(N, C_in, -1),
+                gw_parts)
+        team.run(_direct_transpose_backward, args, T)
+        if need_x and gx.shape != x.shape:  # output_padding >= stride: one row/column too many
+            gx = np.ascontiguousarray(gx[:, :, : x.shape[2], : x.shape[3]])
+        return (gx if need_x else None,
+                gw_parts.sum(axis=0).reshape(w.shape) if need_w else None)
+    cols = _cols_nhwc_of(gy, g)  # (N*Ho*Wo, kh*kw*C_out), scratch: both GEMMs read it
+    gx = gw = None
+    if need_x:  # conv2d_forward(gy, w), cropped to x's size
+        y_rows = _scratch("y_rows", (cols.shape[0], C_in), gy.dtype)
+        np.matmul(cols, _taps_last(w).T, out=y_rows)
+        gx = np.empty((N, C_in, g.ho, g.wo), gy.dtype)
+        no_bias = np.zeros(C_in, gy.dtype)
+        team.run(_rows_to_nchw, (y_rows, no_bias, gx.reshape(N, C_in, g.out_pixels)), N)
+        if gx.shape != x.shape:  # output_padding >= stride: crop the extra row/column
+            gx = np.ascontiguousarray(gx[:, :, : x.shape[2], : x.shape[3]])
+    if need_w:  # conv2d_weight_grad with x as the conv's output gradient
+        gw = _wide_weight_grad(_rows_of(x, g), cols, w.shape)
+    return gx, gw

@@ -22,8 +22,8 @@ patch and ``cols @ w.reshape(O, -1).T`` is the conv. Two reasons for this layout
   which BLAS runs far faster than 128 small per-sample GEMMs with only Ho*Wo = 49 rows each.
 * Each sample's patches are one contiguous block of memory, so building it (im2col) and
   scattering it back (col2im) stream through memory instead of hopping between 1024 rows
-  that are each N*Ho*Wo elements apart. (With the transposed layout (C*kh*kw, N*Ho*Wo) the
-  Numba im2col and col2im ran ~1.4x slower on the benchmark layers.)
+  that are each N*Ho*Wo elements apart. (The transposed layout (C*kh*kw, N*Ho*Wo) made the
+  Numba im2col and col2im slower; the README's Performance notes have the measurement.)
 
 Conventions: activations are NCHW; conv weights are ``(C_out, C_in, kh, kw)`` as in PyTorch's
 Conv2d; ``stride``, ``padding`` and ``dilation`` are ints or ``(h, w)`` pairs. Every returned

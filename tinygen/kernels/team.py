@@ -6,10 +6,10 @@ How to split a loop across cores when each call is short (about a millisecond). 
 ``prange`` would do it, but every parallel launch under its ``workqueue`` threading layer
 wakes all the pool's workers and puts the calling thread to sleep until they finish; a
 wake-up costs tens of microseconds on a laptop and far more on a cloud VM, whose idle virtual
-CPUs are halted. On the 2-core benchmark VM an empty ``prange`` loop took 0.14-0.23 ms, and a
-1 ms conv forward took 1.7 ms under ``prange`` against 0.8 ms with this team. (Numba's OpenMP
-layer wakes faster because its threads spin while idle, but then they take the cores from
-OpenBLAS's threads and the big GEMMs of the other layers ran 2x slower.)
+CPUs are halted; on the 2-core benchmark VM that overhead was a large part of a thin conv's
+time (the README's Performance notes have the measurements). Numba's OpenMP layer wakes
+faster because its threads spin while idle, but then they take the cores from OpenBLAS's
+threads and slow down the big GEMMs of the other layers.
 
 The team does three things differently:
 
@@ -104,7 +104,8 @@ def run(kernel, args, chunks):
         for helper in helpers:
             helper.start(work, ())
         try:
-            work()  # the caller claims pieces too
+            while (i := next(claims)) < pieces:  # the caller claims pieces too: work()'s loop,
+                kernel(*args, bounds[i], bounds[i + 1])  # inline so the kernel is one call away
         finally:
             errors = []
             for helper in helpers:  # always wait: a helper may still be writing into args
