@@ -439,3 +439,58 @@ def test_env_var_selects_backend_at_import():
     env["TINYGEN_KERNELS"] = "bogus"
     bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert bad.returncode != 0 and "TINYGEN_KERNELS" in bad.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# numba_kernels.ConvGeometry: the names every loop's sizes come from.
+# ---------------------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(c=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), kh=st.integers(1, 4),
+       kw=st.integers(1, 4), s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       p=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+       d=st.tuples(st.integers(1, 2), st.integers(1, 2)))
+def test_conv_geometry_sizes_match_pytorchs_formula(c, h, w, kh, kw, s, p, d):
+    # PyTorch's Conv2d docs: out = floor((in + 2p - d(k - 1) - 1) / s) + 1 per axis.
+    ho = (h + 2 * p[0] - d[0] * (kh - 1) - 1) // s[0] + 1
+    wo = (w + 2 * p[1] - d[1] * (kw - 1) - 1) // s[1] + 1
+    assume(ho >= 1 and wo >= 1)
+    g = numba_kernels.conv_geometry("test", (2, c, h, w), (kh, kw), s, p, d)
+    assert (g.c, g.h, g.w, g.kh, g.kw) == (c, h, w, kh, kw)
+    assert (g.sh, g.sw, g.ph, g.pw, g.dh, g.dw) == (*s, *p, *d)
+    assert g.out_hw == (g.ho, g.wo) == (ho, wo)
+    assert g.out_pixels == ho * wo
+    assert g.patch_size == c * kh * kw
+    # The im2col loops take (kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo), in that order.
+    assert g.loop_args == (kh, kw, *s, *p, *d, ho, wo)
+    assert all(type(v) is int for v in g)  # plain ints: what a Numba loop is typed on
+
+
+def test_conv_geometry_matches_torch_output_shape():
+    torch = pytest.importorskip("torch")
+    for (h, w), k, s, p, d in [((28, 28), (4, 4), 2, 1, 1), ((7, 9), (3, 2), (2, 1), (1, 0), 2),
+                               ((5, 5), (1, 1), 3, 2, 1)]:
+        g = numba_kernels.conv_geometry("test", (1, 2, h, w), k, s, p, d)
+        y = torch.nn.functional.conv2d(torch.zeros(1, 2, h, w), torch.zeros(3, 2, *k),
+                                       stride=s, padding=p, dilation=d)
+        assert g.out_hw == tuple(y.shape[2:])
+
+
+def test_conv_geometry_rejects_a_kernel_that_does_not_fit():
+    with pytest.raises(ValueError, match=r"conv2d: dilated kernel extent 5 along H"):
+        numba_kernels.conv_geometry("conv2d", (1, 1, 3, 3), (3, 3), 1, 0, 2)
+
+
+def test_kernel_names_are_the_backends_own_functions():
+    """No wrapper between a caller and the backend: ``kernels.X`` is ``backend.X`` itself."""
+    before = kernels.get_backend()
+    try:
+        for module in BACKENDS:
+            with kernels.use_backend(module.__name__.rsplit(".", 1)[1].replace("_kernels", "")):
+                assert kernels.conv2d_forward is module.conv2d_forward
+                assert kernels.conv_transpose2d_backward is module.conv_transpose2d_backward
+            assert kernels.get_backend() is before
+            assert kernels.conv2d_forward is before.conv2d_forward
+    finally:
+        kernels.set_backend({reference: "reference", numba_kernels: "numba"}[before])
