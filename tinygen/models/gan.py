@@ -105,7 +105,7 @@ class GAN(Adversarial):
         self.image_shape = None if self.points else (cfg.channels, cfg.image_size,
                                                      cfg.image_size)
         G, D = self.networks(cfg)
-        if cfg.vbn:                                   # Salimans et al. 3.4
+        if cfg.vbn:                                   # Salimans et al. 3.5
             if self.points:
                 raise ValueError("gan: vbn replaces G's batch norm, and the G for 2-D points "
                                  "has none (use it with images)")

@@ -53,7 +53,7 @@ and where p_data is tiny but p_model is not (G's samples off the data) D* is bet
 D no longer says "fake" where G is wrong, so G gets no push to leave those places: the
 fake-side term keeps G's mistakes in place. With beta = 0 that term vanishes.
 
-**Virtual batch normalization** [3.4] (`--vbn`). Every batch norm in G becomes a virtual
+**Virtual batch normalization** [3.5] (`--vbn`). Every batch norm in G becomes a virtual
 batch norm (`tinygen.nn.VirtualBatchNorm1d/2d`, whose docstring has the equations and the
 cost): each sample is normalised with the statistics of a fixed reference batch of noise
 vectors, drawn once (`vbn_ref` of them), plus itself, so G's output for one z no longer
