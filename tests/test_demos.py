@@ -28,6 +28,7 @@ def load(name):
     ("cgan", ["classes.png", "run/health.png"]),
     ("mode_collapse", ["lab_ring8.png"]),
     ("improved_gan", ["ablation_ring8.png"]),
+    ("aae", ["codes_gaussian.png", "samples_mixture10.png", "manifold_swiss_roll.png"]),
 ])
 def test_demo_smoke_mode_writes_its_figures(name, figures, tmp_path, capsys):
     load(name).main(["--smoke", "--out", str(tmp_path)])
@@ -46,7 +47,7 @@ def test_autodiff_tour_prints_the_graph_and_passes_gradcheck(capsys):
 
 def test_every_demo_is_tested():
     tested = {"vae", "cvae", "ae", "dae", "gan", "dcgan", "cgan", "mode_collapse",
-              "improved_gan", "ssgan", "autodiff_tour"}
+              "improved_gan", "ssgan", "aae", "autodiff_tour"}
     assert {p.stem for p in DEMOS.glob("*.py")} == tested
 
 

@@ -395,8 +395,8 @@ def _sample(args):
     tg.manual_seed(args.seed)
     path = args.out or args.run_dir / f"{args.kind}.png"
     from tinygen.models.adversarial import Adversarial
-    if isinstance(model, Adversarial):        # a GAN: no encoder, so its tools start from z
-        return _sample_from_noise(model, cfg, args, path)
+    if isinstance(model, Adversarial) and not getattr(model, "has_encoder", False):
+        return _sample_from_noise(model, cfg, args, path)   # a GAN: its tools start from z
     needs_data = args.kind in ("reconstructions", "scatter", "interpolate", "arithmetic")
     if needs_data:
         x, y = _load_data(cfg.dataset, "test", args.data_dir, cfg.seed)

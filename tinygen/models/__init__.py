@@ -4,7 +4,7 @@ Each entry maps a name to (module, model class). The module's `Config` dataclass
 model's options with CPU-friendly defaults; `tinygen train NAME --help` shows them.
 """
 
-from tinygen.models import ae, cgan, classifier, cvae, dae, dcgan, gan, ssgan, vae
+from tinygen.models import aae, ae, cgan, classifier, cvae, dae, dcgan, gan, ssgan, vae
 
 REGISTRY = {
     "classifier": (classifier, classifier.Classifier),
@@ -16,6 +16,7 @@ REGISTRY = {
     "dcgan": (dcgan, dcgan.DCGAN),
     "cgan": (cgan, cgan.CGAN),
     "ssgan": (ssgan, ssgan.SSGAN),
+    "aae": (aae, aae.AAE),
 }
 
 
