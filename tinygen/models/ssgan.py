@@ -131,9 +131,12 @@ class SSGAN(Adversarial):
         self.labelled_x.data = x[index]
         self.labelled_y.data = np.asarray(y, np.int64)[index]
         rows = np.random.default_rng(self.cfg.seed).choice(len(x), min(500, len(x)), replace=False)
-        self.D.eval()                                   # no input noise for the init batch
-        init_weight_norm_(self.D, tg.tensor(x[rows]))
+        # As in the authors' code: v ~ N(0, 0.1^2), and the init batch goes through D with its
+        # Gaussian noise on, so each hidden unit's fixed scale g is set for noisy inputs.
+        # (v's norm matters although only its direction is used: Adam's steps on v turn the
+        # direction by about lr / ||v||, so N(0, 0.05^2) would turn it twice as fast.)
         self.D.train()
+        init_weight_norm_(self.D, tg.tensor(x[rows]), v_std=0.1)
         self.ema_D.reset()                              # the average starts from the init
 
     def noise(self, n: int):
