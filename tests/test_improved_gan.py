@@ -86,6 +86,12 @@ def test_one_sided_label_smoothing_is_the_cross_entropy_against_alpha():
     assert abs(l.grad[0]) < 1e-12
 
 
+def test_label_smoothing_refuses_a_target_outside_0_1():
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="smooth_alpha"):
+            build("dcgan", label_smoothing=True, smooth_alpha=bad)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_label_smoothed_d_loss_gradient(name):
     model = as_float64(build(name, label_smoothing=True))

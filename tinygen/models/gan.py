@@ -112,6 +112,9 @@ class GAN(Adversarial):
             G = virtual_batch_norm(G, cfg.vbn_ref)
         super().__init__(cfg, G, D)
         self._check_fm_layer(cfg)
+        if cfg.label_smoothing and not 0 < cfg.smooth_alpha <= 1:
+            raise ValueError(f"{type(self).__name__.lower()}: smooth_alpha must be in (0, 1], "
+                             f"got {cfg.smooth_alpha}")
         if cfg.vbn:                                   # drawn once, kept for all of training
             self.register_buffer("vbn_ref_z", np.random.default_rng(cfg.seed + 2)
                                  .standard_normal((cfg.vbn_ref, cfg.latent)).astype(np.float32))
@@ -138,9 +141,8 @@ class GAN(Adversarial):
         return G, D
 
     def _check_fm_layer(self, cfg):
-        n = len(self.D)
-        if cfg.feature_matching and not (1 <= cfg.fm_layer % n if -n <= cfg.fm_layer < n
-                                         else False):
+        n = len(self.D)                  # f must be an intermediate output: not 0, not n
+        if cfg.feature_matching and not (-n < cfg.fm_layer < n and cfg.fm_layer != 0):
             raise ValueError(f"{type(self).__name__.lower()}: fm_layer must pick one of D's "
                              f"{n - 1} intermediate outputs (1..{n - 1} or -{n - 1}..-1), got "
                              f"{cfg.fm_layer}")
