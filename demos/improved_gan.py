@@ -19,7 +19,7 @@ out/improved_gan)/ablation_DATASET.png. One seed only: the benchmark runs three.
 """
 
 from tinygen import demo
-from tinygen.collapse import ABLATION, run_setting, save_lab_figure
+from tinygen.collapse import ABLATION, run_settings, save_lab_figure
 
 
 def main(argv=None):
@@ -27,12 +27,8 @@ def main(argv=None):
                        datasets=("ring8", "grid25")).parse_args(argv)
     demo.start("improved_gan", args, argv)
     epochs = 1 if args.smoke else (args.epochs or 100)
-    rows = {}
-    for name, overrides in ABLATION.items():
-        rows[name] = r = run_setting(args.dataset, overrides, seed=args.seed, epochs=epochs,
-                                    max_steps=4 if args.smoke else None)
-        print(f"{name:>28}: {r['modes']}/{r['n_modes']} modes (>= 20 samples), "
-              f"{r['high_quality_pct']:.1f}% high quality, {r['seconds']:.0f}s", flush=True)
+    rows = run_settings(args.dataset, ABLATION, seed=args.seed, epochs=epochs,
+                        max_steps=4 if args.smoke else None)
     demo.show([save_lab_figure(rows, args.dataset, args.out / f"ablation_{args.dataset}.png")])
 
 

@@ -13,7 +13,7 @@ several seeds and prints the table.
 """
 
 from tinygen import demo
-from tinygen.collapse import SETTINGS, run_setting, save_lab_figure
+from tinygen.collapse import SETTINGS, run_settings, save_lab_figure
 
 
 def main(argv=None):
@@ -21,13 +21,7 @@ def main(argv=None):
                        datasets=("ring8", "grid25")).parse_args(argv)
     demo.start("mode_collapse", args, argv)
     epochs = 1 if args.smoke else (args.epochs or 200)
-    rows = {}
-    for name, overrides in SETTINGS.items():
-        rows[name] = run_setting(args.dataset, overrides, seed=args.seed, epochs=epochs)
-        r = rows[name]
-        print(f"{name:>16}: {r['modes']}/{r['n_modes']} modes (>= 20 samples), "
-              f"{r['modes_any']} with any sample, {r['high_quality_pct']:.1f}% high quality, "
-              f"{r['seconds']:.0f}s")
+    rows = run_settings(args.dataset, SETTINGS, seed=args.seed, epochs=epochs)
     demo.show([save_lab_figure(rows, args.dataset, args.out / f"lab_{args.dataset}.png")])
 
 

@@ -3,12 +3,11 @@ the priors, resume, and a short run whose codes take the prior's shape."""
 
 import numpy as np
 import pytest
-from test_gan import assert_bitwise, state
+from test_gan import assert_bitwise, state, straight_and_resumed
 
 import tinygen as tg
 from tinygen.data import DataLoader
 from tinygen.models import aae
-from tinygen.train import fit
 
 
 def build(**kw):
@@ -128,18 +127,9 @@ def test_the_priors():
 
 def test_resume_is_bitwise(tmp_path):
     x, y = data(n=48)
-
-    def run(out, max_steps=None, resume=False):
-        model = build()
-        loader = DataLoader((x.data, y.data), batch_size=8, shuffle=True, drop_last=True,
-                            generator=0)
-        fit(model, loader, 2, out, max_steps=max_steps, resume=resume, quiet=True,
-            sample_every=0)
-        return model
-
-    straight = run(tmp_path / "a")
-    run(tmp_path / "b", max_steps=7)
-    assert_bitwise(state(run(tmp_path / "b", resume=True)), state(straight))
+    straight, resumed = straight_and_resumed(build, x.data, y.data, tmp_path, batch_size=8,
+                                             stop_after=7)
+    assert_bitwise(state(resumed), state(straight))
 
 
 def test_a_short_run_gives_codes_the_priors_shape():

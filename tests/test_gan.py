@@ -201,20 +201,27 @@ def test_each_players_loss_falls_when_it_alone_trains(name):
 # Checkpoints: two networks, two optimizers, the k counter, bitwise resume.
 
 
-@pytest.mark.parametrize("name", ["dcgan", "cgan-mlp"])
-def test_resume_with_two_optimizers_is_bitwise(tmp_path, name):
+def straight_and_resumed(make, x, y, tmp_path, batch_size, stop_after):
+    """Two epochs of fit straight through, and the same stopped after `stop_after` steps and
+    resumed from its checkpoint: (straight model, resumed model). Callers compare them."""
     def run(out, max_steps=None, resume=False):
-        model = build(name, d_steps=2)
-        x, y = batch(name, n=48)
-        loader = DataLoader((x.data, y.data), batch_size=8, shuffle=True, drop_last=True,
+        model = make()
+        loader = DataLoader((x, y), batch_size=batch_size, shuffle=True, drop_last=True,
                             generator=0)
         fit(model, loader, 2, out, max_steps=max_steps, resume=resume, quiet=True,
             sample_every=0)
         return model
 
     straight = run(tmp_path / "a")
-    run(tmp_path / "b", max_steps=7)                      # stop mid-epoch, between G steps
-    resumed = run(tmp_path / "b", resume=True)
+    run(tmp_path / "b", max_steps=stop_after)
+    return straight, run(tmp_path / "b", resume=True)
+
+
+@pytest.mark.parametrize("name", ["dcgan", "cgan-mlp"])
+def test_resume_with_two_optimizers_is_bitwise(tmp_path, name):
+    x, y = batch(name, n=48)
+    straight, resumed = straight_and_resumed(      # stop mid-epoch, between G steps
+        lambda: build(name, d_steps=2), x.data, y.data, tmp_path, batch_size=8, stop_after=7)
     assert_bitwise(state(resumed), state(straight))
     for opt in ("opt_G", "opt_D"):
         a = getattr(straight, opt).state_dict()

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from test_gan import assert_bitwise, state
+from test_gan import assert_bitwise, state, straight_and_resumed
 
 import tinygen as tg
 from tinygen.data import DataLoader
@@ -178,17 +178,9 @@ def test_the_averaged_d_is_an_exponential_moving_average_and_is_swapped_back():
 
 def test_resume_is_bitwise(tmp_path):
     x, y = data()
-
-    def run(out, max_steps=None, resume=False):
-        model = build()
-        loader = DataLoader((x, y), batch_size=10, shuffle=True, drop_last=True, generator=0)
-        fit(model, loader, 2, out, max_steps=max_steps, resume=resume, quiet=True,
-            sample_every=0)
-        return model
-
-    straight = run(tmp_path / "a")
-    run(tmp_path / "b", max_steps=13)
-    assert_bitwise(state(run(tmp_path / "b", resume=True)), state(straight))
+    straight, resumed = straight_and_resumed(build, x, y, tmp_path, batch_size=10,
+                                             stop_after=13)
+    assert_bitwise(state(resumed), state(straight))
 
 
 def test_a_short_run_learns_to_classify_from_the_labels():

@@ -93,6 +93,20 @@ def run_setting(dataset: str, overrides: dict, seed: int = 0, epochs: int | None
             "seconds": seconds, "steps": step, "snapshots": shots}
 
 
+def run_settings(dataset: str, settings: dict, seed: int = 0, epochs: int | None = None,
+                 max_steps: int | None = None) -> dict:
+    """`run_setting` for each of `settings` ({name: overrides}), one printed line as each
+    ends; {name: result}, the rows of `save_lab_figure`."""
+    rows = {}
+    for name, overrides in settings.items():
+        rows[name] = r = run_setting(dataset, overrides, seed=seed, epochs=epochs,
+                                     max_steps=max_steps)
+        print(f"{name:>28}: {r['modes']}/{r['n_modes']} modes (>= 20 samples), "
+              f"{r['modes_any']} with any sample, {r['high_quality_pct']:.1f}% high quality, "
+              f"{r['seconds']:.0f}s", flush=True)
+    return rows
+
+
 def save_lab_figure(rows: dict, dataset: str, path):
     """rows: {setting name: run_setting result}. One row per setting, one column per
     snapshot: samples (blue) over the mixture's centres (red crosses)."""
