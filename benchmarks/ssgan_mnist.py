@@ -1,7 +1,8 @@
 """The semi-supervised GAN on MNIST: test error with N labels, over seeds, beside the paper.
 
-    python benchmarks/ssgan_mnist.py                          # 100 labels, 3 seeds, 25 epochs
-    python benchmarks/ssgan_mnist.py --labels 20 50 100 200 --seeds 3 --epochs 100
+    python benchmarks/ssgan_mnist.py                          # 100 labels, seeds 0 1 2, 25 epochs
+    python benchmarks/ssgan_mnist.py --labels 20 50 100 200 --epochs 100
+    python benchmarks/ssgan_mnist.py --seeds 1 2 --models ssgan   # some seeds, one model
     python benchmarks/ssgan_mnist.py --quick                  # 1 seed, 30 steps: it runs
 
 For every label count and seed it trains `ssgan` (`tinygen/models/ssgan.py`, the authors'
@@ -54,16 +55,26 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--labels", type=int, nargs="+", default=[100])
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                   help="the seeds to run (each picks its own labelled images)")
+    p.add_argument("--models", nargs="+", choices=["ssgan", "baseline"],
+                   default=["ssgan", "baseline"],
+                   help="ssgan, and/or the baseline: the same D on the labels alone")
     p.add_argument("--epochs", type=int, default=25)
     p.add_argument("--quick", action="store_true", help="1 seed, 30 steps")
     args = p.parse_args(argv)
-    seeds = 1 if args.quick else args.seeds
+    seeds = args.seeds[:1] if args.quick else args.seeds
     rows, records = [], []
     for labels in args.labels:
-        for supervised_only in (False, True):
-            runs = [run(labels, s, args.epochs, supervised_only, 30 if args.quick else None)
-                    for s in range(seeds)]
+        for supervised_only in [m == "baseline" for m in args.models]:
+            runs = []
+            for s in seeds:
+                runs.append(run(labels, s, args.epochs, supervised_only,
+                                30 if args.quick else None))
+                r = runs[-1]
+                print(f"  labels {labels} seed {s} {'baseline' if supervised_only else 'ssgan'}:"
+                      f" error {100 * r['error']:.2f}% (raw {100 * r['error_raw']:.2f}%),"
+                      f" {r['steps']} steps, {r['seconds'] / 60:.1f} min", flush=True)
             records += runs
             raw = pm([r["error_raw"] for r in runs])
             rows.append([str(labels), "D on the labels alone" if supervised_only else "ssgan",
@@ -73,10 +84,13 @@ def main(argv=None):
                          f"{np.mean([r['seconds'] for r in runs]) / 60:.1f}"])
             print(" | ".join(rows[-1]), flush=True)
     info = machine()
-    print(f"\n{info['cpu']}, load average {info['load_average']:.2f}; {seeds} seed(s)\n")
+    print(f"\n{info['cpu']}, load average {info['load_average']:.2f};"
+          f" seeds {' '.join(map(str, seeds))}\n")
     print(markdown_table(["labels", "model", "test error % (raw D)", "paper %", "epochs",
                           "min / run"], rows))
-    save("ssgan_mnist", {"machine": info, "runs": records})
+    tag = "_".join(["labels"] + [str(n) for n in args.labels] + ["seeds"] + [str(s) for s in seeds]
+                   + args.models)
+    print("saved", save(f"ssgan_mnist_{tag}", {"machine": info, "runs": records}))
 
 
 if __name__ == "__main__":
