@@ -29,7 +29,7 @@ def main(argv=None):
                        seed=args.seed)
     model = ssgan.SSGAN(cfg)
     model.setup(x, y)
-    print(f"labelled: {cfg.labels} images ({np.bincount(model.labelled_y.data).tolist()} per "
+    print(f"labelled: {cfg.labels} images ({np.bincount(model.labelled.y.data).tolist()} per "
           f"class); unlabelled: all {len(x):,} training images, without their labels")
     for epoch in range(1, cfg.epochs + 1):
         model.cfg.epochs = epoch                         # one more epoch, resuming
@@ -38,8 +38,8 @@ def main(argv=None):
         print(f"epoch {epoch}: test error {100 * err['error']:.2f}% (averaged D), "
               f"{100 * err['error_raw']:.2f}% (raw D)", flush=True)
         model.train()
-    order = np.argsort(model.labelled_y.data, kind="stable")
-    labelled = model.labelled_x.data[order].reshape(-1, *model.image_shape)
+    order = np.argsort(model.labelled.y.data, kind="stable")
+    labelled = model.labelled.x.data[order].reshape(-1, *model.image_shape)
     figures = [plotting.save_labelled_grid(
         labelled, args.out / "labelled.png", nrow=cfg.labels // 10,
         row_labels=[str(k) for k in range(10)],

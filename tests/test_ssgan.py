@@ -47,20 +47,20 @@ def tensors(x, y):
 def test_the_labelled_set_is_exactly_n_distinct_images_balanced_over_classes():
     x, y = data()
     model = build(labels=20)
-    index = model.labelled_index.data
+    index = model.labelled.index.data
     assert len(index) == 20 and len(set(index.tolist())) == 20
     assert np.bincount(y[index], minlength=10).tolist() == [2] * 10
-    np.testing.assert_array_equal(model.labelled_y.data, y[index])
-    np.testing.assert_array_equal(model.labelled_x.data, x[index].reshape(20, -1))
+    np.testing.assert_array_equal(model.labelled.y.data, y[index])
+    np.testing.assert_array_equal(model.labelled.x.data, x[index].reshape(20, -1))
     # No other state of the model is as long as the training set: it keeps no other label.
     for name, t in model.state_dict().items():
         assert len(np.atleast_1d(t)) != len(y) or t.ndim == 0, name
     # The same seed picks the same images; another seed other ones.
-    assert np.array_equal(build(labels=20).labelled_index.data, index)
+    assert np.array_equal(build(labels=20).labelled.index.data, index)
     tg.manual_seed(0)
     other = ssgan.SSGAN(ssgan.Config(image_size=8, latent=4, g_hidden=6, labels=20, seed=1))
     other.setup(x, y)
-    assert not np.array_equal(other.labelled_index.data, index)
+    assert not np.array_equal(other.labelled.index.data, index)
 
 
 def test_training_never_reads_the_batchs_labels():
@@ -89,8 +89,8 @@ def test_the_run_folder_records_which_labels_were_used(tmp_path):
     loader = DataLoader((x, y), batch_size=10, shuffle=True, drop_last=True, generator=0)
     fit(model, loader, 1, tmp_path, max_steps=2, quiet=True, sample_every=0)
     saved = json.loads((tmp_path / "labelled.json").read_text())
-    assert saved["indices"] == model.labelled_index.data.tolist()
-    assert saved["labels"] == y[model.labelled_index.data].tolist()
+    assert saved["indices"] == model.labelled.index.data.tolist()
+    assert saved["labels"] == y[model.labelled.index.data].tolist()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def test_d_loss_is_the_k_plus_one_objective_with_the_logits_trick():
     tg.manual_seed(5)
     loss, stats = model.d_loss(real, fake)
     tg.manual_seed(5)
-    x_lab, y_lab = model.labelled_batch()
+    x_lab, y_lab = model.labelled.batch(model.cfg.batch_size)
     logit = lambda v: model.D(v).data.astype(np.float64)   # noqa: E731
     l_lab, l_unl, l_fake = logit(x_lab), logit(real[0].flatten(1)), logit(fake)
     z_unl, z_fake = np.exp(l_unl).sum(1), np.exp(l_fake).sum(1)      # Z(x) = sum_k e^l_k

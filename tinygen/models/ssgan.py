@@ -54,20 +54,18 @@ the Gaussian-noise layer.
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 import tinygen as tg
 from tinygen import nn
 from tinygen.autograd import default_generator
-from tinygen.data import labelled_subset
 from tinygen.models import adversarial
 from tinygen.models.adversarial import Adversarial
 from tinygen.models.improved import ParameterAverage, feature_matching_loss
+from tinygen.models.labelled import LabelledSet, check_label_count
 from tinygen.nn import GaussianNoise, init_weight_norm_, weight_norm
 from tinygen.nn import functional as F
 
@@ -98,9 +96,7 @@ class SSGAN(Adversarial):
     takes_points = False
 
     def __init__(self, cfg: Config):
-        if cfg.labels < cfg.n_classes or cfg.labels % cfg.n_classes:
-            raise ValueError(f"ssgan: labels must be a positive multiple of n_classes "
-                             f"({cfg.n_classes}), got {cfg.labels}")
+        check_label_count("ssgan", cfg.labels, cfg.n_classes)
         self.image_shape = (cfg.channels, cfg.image_size, cfg.image_size)
         d = int(np.prod(self.image_shape))
         layers, width = [GaussianNoise(cfg.noise_input)], d
@@ -116,20 +112,13 @@ class SSGAN(Adversarial):
                           weight_norm(nn.Linear(g, d)), nn.Sigmoid())
         super().__init__(cfg, G, D)
         self.ema_D = ParameterAverage(D.parameters(), decay=cfg.ema)
-        # The labelled set: buffers, so a checkpoint holds it (filled in by `setup`).
-        self.register_buffer("labelled_index", np.zeros(cfg.labels, np.int64))
-        self.register_buffer("labelled_x", np.zeros((cfg.labels, d), np.float32))
-        self.register_buffer("labelled_y", np.zeros(cfg.labels, np.int64))
+        self.labelled = LabelledSet(cfg.labels, d, cfg.n_classes)   # filled in by `setup`
 
     def setup(self, x, y) -> None:
         """Choose the labelled images (seeded), keep them, and initialise D's weight norm
         from a batch of training images (Salimans & Kingma's data-dependent init)."""
+        self.labelled.choose(x, y, seed=self.cfg.seed)
         x = np.asarray(x, np.float32).reshape(len(x), -1)
-        index = labelled_subset(np.asarray(y), self.cfg.labels // self.cfg.n_classes,
-                                seed=self.cfg.seed)
-        self.labelled_index.data = index
-        self.labelled_x.data = x[index]
-        self.labelled_y.data = np.asarray(y, np.int64)[index]
         rows = np.random.default_rng(self.cfg.seed).choice(len(x), min(500, len(x)), replace=False)
         # As in the authors' code: v ~ N(0, 0.1^2), and the init batch goes through D with its
         # Gaussian noise on, so each hidden unit's fixed scale g is set for noisy inputs.
@@ -146,11 +135,6 @@ class SSGAN(Adversarial):
     def fake(self, batch):
         return self.G(self.noise(len(batch[0])))                          # (N, 784) in [0, 1]
 
-    def labelled_batch(self):
-        """A minibatch of the labelled set, in a fresh random order."""
-        pick = default_generator().permutation(self.cfg.labels)[:self.cfg.batch_size]
-        return tg.tensor(self.labelled_x.data[pick]), tg.tensor(self.labelled_y.data[pick])
-
     def train_step(self, batch) -> dict:
         if self.cfg.supervised_only:                        # no game: a plain classifier
             stats = self._step(self.D, self.opt_D, self.supervised_loss, "d")
@@ -159,14 +143,14 @@ class SSGAN(Adversarial):
         return super().train_step(batch)
 
     def supervised_loss(self):
-        x_lab, y_lab = self.labelled_batch()
+        x_lab, y_lab = self.labelled.batch(self.cfg.batch_size)
         supervised = F.cross_entropy(self.D(x_lab), y_lab)   # -log p(y | x, y < K + 1)
         return supervised, {"sup": supervised.item()}
 
     # ---------------------------------------------------------------- train discriminator
     def d_loss(self, batch, fake):
         unlabelled = batch[0].flatten(1)                    # the images; batch[1] is unused
-        x_lab, y_lab = self.labelled_batch()
+        x_lab, y_lab = self.labelled.batch(self.cfg.batch_size)
         n_lab, n_unl = len(x_lab), len(unlabelled)
         logits = self.D(tg.cat([x_lab, unlabelled, fake]))  # one pass for all three, (3N, K)
         l_lab, l_unl, l_fake = logits[:n_lab], logits[n_lab:n_lab + n_unl], logits[n_lab + n_unl:]
@@ -219,9 +203,7 @@ class SSGAN(Adversarial):
 
     def write_figures(self, out_dir) -> None:
         super().write_figures(out_dir)
-        path = Path(out_dir) / "labelled.json"              # which labels this run saw
-        path.write_text(json.dumps({"indices": self.labelled_index.data.tolist(),
-                                    "labels": self.labelled_y.data.tolist()}) + "\n")
+        self.labelled.save(out_dir)                         # which labels this run saw
 
 
 def _sigmoid(v):
