@@ -4,7 +4,20 @@ Each entry maps a name to (module, model class). The module's `Config` dataclass
 model's options with CPU-friendly defaults; `tinygen train NAME --help` shows them.
 """
 
-from tinygen.models import aae, ae, cgan, classifier, cvae, dae, dcgan, gan, ssgan, vae
+from tinygen.models import (
+    aae,
+    aae_cluster,
+    aae_semi,
+    ae,
+    cgan,
+    classifier,
+    cvae,
+    dae,
+    dcgan,
+    gan,
+    ssgan,
+    vae,
+)
 
 REGISTRY = {
     "classifier": (classifier, classifier.Classifier),
@@ -17,6 +30,8 @@ REGISTRY = {
     "cgan": (cgan, cgan.CGAN),
     "ssgan": (ssgan, ssgan.SSGAN),
     "aae": (aae, aae.AAE),
+    "aae_semi": (aae_semi, aae_semi.CategoricalAAE),
+    "aae_cluster": (aae_cluster, aae_semi.CategoricalAAE),
 }
 
 

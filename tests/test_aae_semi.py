@@ -1,0 +1,258 @@
+"""The AAE with a categorical code (semi-supervised, clustering, 2-D heads): each phase's
+gradient, which networks each phase may change, exactly N labels and no other, the heads'
+hinge cost, the cluster-head scoring, resume, and short runs that learn."""
+
+import json
+
+import numpy as np
+import pytest
+from test_gan import assert_bitwise, state, straight_and_resumed
+
+import tinygen as tg
+from tinygen.data import DataLoader
+from tinygen.models import aae_cluster, aae_semi
+from tinygen.train import fit
+
+
+def data(n=200, seed=0, dtype=np.float32):
+    """8x8 'images': a fixed random binary pattern per class plus noise; balanced labels."""
+    patterns = np.random.default_rng(99).random((10, 1, 8, 8)) < 0.5
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 10
+    rng.shuffle(y)
+    x = 0.8 * patterns[y] + 0.2 * rng.random((n, 1, 8, 8))
+    return x.astype(dtype), y.astype(np.int64)
+
+
+def build(labels=20, **kw):
+    tg.manual_seed(0)
+    cfg = {"image_size": 8, "hidden": 6, "latent": 2, "labels": labels, "batch_size": 10, **kw}
+    model = aae_semi.CategoricalAAE(aae_semi.Config(**cfg))
+    model.setup(*data())
+    return model
+
+
+def tensors(x, y):
+    return tg.tensor(x), tg.tensor(y)
+
+
+def as_float64(model):
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.dtype.kind == "f":
+            t.data = t.data.astype(np.float64)
+    return model
+
+
+# ----------------------------------------------------------------------------------------------
+# Gradients of every phase's loss.
+
+
+@pytest.mark.parametrize("kw", [{}, {"heads": True, "labels": 0, "clusters": 4},
+                                {"minibatch_kernels": 3}])
+def test_each_phases_loss_gradient(kw):
+    model = as_float64(build(**kw))
+    if model.labelled is not None:
+        model.labelled.x.data = model.labelled.x.data.astype(np.float64)
+    real = tensors(*data(n=10, dtype=np.float64))
+
+    def seeded(f):
+        def objective():
+            tg.manual_seed(1)             # the same prior samples and labelled batch each call
+            return f()[0]
+        return objective
+
+    with tg.no_grad():
+        codes = model.fake(real)
+    assert tg.gradcheck_module(model.autoencoder, seeded(lambda: model.reconstruction_loss(real)),
+                               projections=2)
+    assert tg.gradcheck_module(model.D, seeded(lambda: model.d_loss(real, codes)), projections=2)
+    assert tg.gradcheck_module(model.G, seeded(lambda: model.g_loss(real)), projections=2)
+    if model.labelled is not None:
+        assert tg.gradcheck_module(model.G, seeded(model.classification_loss), projections=2)
+
+
+def test_the_losses_are_their_definitions():
+    model = build()
+    x, y = data(n=10)
+    real = tensors(x, y)
+    logits, z = (t.data.astype(np.float64) for t in model.encode(real[0]))
+    q = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    p = 1 / (1 + np.exp(-model.decode(tg.tensor(q.astype(np.float32)),
+                                      tg.tensor(z.astype(np.float32))).data.astype(np.float64)))
+    t = x.reshape(10, -1)
+    bce = -(t * np.log(p) + (1 - t) * np.log(1 - p)).mean()
+    assert model.reconstruction_loss(real)[0].item() == pytest.approx(bce, rel=1e-4)
+    tg.manual_seed(3)
+    ce = model.classification_loss()[0].item()
+    tg.manual_seed(3)
+    x_lab, y_lab = model.labelled.batch(model.cfg.batch_size)
+    l_lab = model.encode(x_lab)[0].data.astype(np.float64)
+    log_q = l_lab - np.log(np.exp(l_lab).sum(1, keepdims=True))
+    assert ce == pytest.approx(-log_q[np.arange(len(y_lab.data)), y_lab.data].mean(), rel=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------
+# Which networks each phase changes.
+
+
+def test_each_phase_changes_only_its_own_networks():
+    model = build(heads=True)
+    real = tensors(*data(n=10))
+    nets = {"encoder": model.G, "heads": model.heads, "decoder": model.decoder, "D": model.D}
+
+    def changed(before):
+        return {k for k, v in nets.items()
+                if any(not np.array_equal(a, before[k][n]) for n, a in state(v).items())}
+
+    def snapshot():
+        return {k: state(v) for k, v in nets.items()}
+
+    model.heads.weight.data[1] = model.heads.weight.data[0] + 0.1   # so the hinge is active
+    before = snapshot()
+    model._step(model.autoencoder, model.opt_AE, lambda: model.reconstruction_loss(real), "rec")
+    assert changed(before) == {"encoder", "heads", "decoder"}
+    before = snapshot()
+    model.d_step(real)                         # D_y and D_z learn; the autoencoder is untouched
+    assert changed(before) == {"D"}
+    assert_bitwise(state(model.G), before["encoder"])
+    assert_bitwise(state(model.decoder), before["decoder"])
+    before = snapshot()
+    model.g_step(real)                         # the encoder fools both; D is untouched
+    assert changed(before) == {"encoder"}
+    assert_bitwise(state(model.D), before["D"])
+    before = snapshot()
+    model._step(model.G, model.opt_C, model.classification_loss, "cls")
+    assert changed(before) == {"encoder"}
+
+
+# ----------------------------------------------------------------------------------------------
+# Exactly N labels.
+
+
+def test_the_labelled_set_is_exactly_n_distinct_images_balanced_over_classes():
+    x, y = data()
+    model = build(labels=30)
+    index = model.labelled.index.data
+    assert len(index) == 30 and len(set(index.tolist())) == 30
+    assert np.bincount(y[index], minlength=10).tolist() == [3] * 10
+    np.testing.assert_array_equal(model.labelled.y.data, y[index])
+    np.testing.assert_array_equal(model.labelled.x.data, x[index].reshape(30, -1))
+    # The checkpoint keeps nothing as long as the training set: no other label is stored.
+    for name, t in model.state_dict().items():
+        assert len(np.atleast_1d(t)) != len(y) or t.ndim == 0, name
+    assert build(labels=0).labelled is None               # clustering: no labelled set at all
+
+
+def test_training_never_reads_the_batchs_labels():
+    """One model is given the true labels of its batches and another garbage: they end
+    bitwise equal, so the labels reach training only through the labelled set."""
+    x, y = data()
+    a, b = build(), build()
+    for i in range(3):
+        rows = slice(10 * i, 10 * i + 10)
+        tg.manual_seed(i)
+        a.train_step(tensors(x[rows], y[rows]))
+        tg.manual_seed(i)
+        b.train_step(tensors(x[rows], np.full(10, -7)))       # not even a valid class
+    assert_bitwise(state(a), state(b))
+
+
+def test_the_classification_phase_sees_only_the_labelled_images(monkeypatch):
+    model = build(labels=20)
+    seen = []
+    real_batch = model.labelled.batch
+    monkeypatch.setattr(model.labelled, "batch", lambda n: seen.append(n) or real_batch(n))
+    x, y = data()
+    for i in range(4):
+        model.train_step(tensors(x[10 * i:10 * i + 10], y[10 * i:10 * i + 10]))
+    assert seen == [10] * 4                                 # once a step, from the 20 only
+    allowed = {r.tobytes() for r in model.labelled.x.data}
+    tg.manual_seed(0)
+    assert all(r.tobytes() in allowed for r in model.labelled.batch(10)[0].data)
+
+
+def test_the_run_folder_records_which_labels_were_used(tmp_path):
+    model = build()
+    x, y = data()
+    loader = DataLoader((x, y), batch_size=10, shuffle=True, drop_last=True, generator=0)
+    fit(model, loader, 1, tmp_path, max_steps=2, quiet=True, sample_every=0)
+    saved = json.loads((tmp_path / "labelled.json").read_text())
+    assert saved["indices"] == model.labelled.index.data.tolist()
+    assert saved["labels"] == y[model.labelled.index.data].tolist()
+    for figure in ("styles.png", "clusters.png", "codes.png"):
+        assert (tmp_path / figure).stat().st_size > 1000
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="labels must be a positive multiple"):
+        build(labels=25)
+    with pytest.raises(ValueError, match="clusters must equal n_classes"):
+        build(labels=20, clusters=16)
+    with pytest.raises(ValueError, match="--heads needs --latent >= 2"):
+        build(labels=0, heads=True, latent=1)
+    with pytest.raises(ValueError, match="clusters must be >= 2"):
+        build(labels=0, clusters=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# The cluster heads (Section 7's hinge, Section 6's scoring).
+
+
+def test_the_heads_hinge_is_zero_when_heads_are_eta_apart_and_linear_below():
+    model = build(labels=0, heads=True, clusters=3, eta=2.0)
+    assert model.heads.spread_cost().item() == 0.0          # the init is 1.5 eta apart
+    model.heads.weight.data = np.array([[0, 0], [1.5, 0], [0, 5]], np.float32)
+    # Pairs: 1.5 (costs 0.5), 5 (0), sqrt(1.5^2 + 25) > 2 (0).
+    assert model.heads.spread_cost().item() == pytest.approx(0.5, rel=1e-5)
+    r = model.heads(tg.tensor(np.array([[0, 1, 0]], np.float32)),
+                    tg.tensor(np.array([[0.25, -1]], np.float32))).data
+    np.testing.assert_allclose(r, [[1.75, -1]])             # r = W_c y + z
+
+
+def test_each_cluster_is_named_after_its_most_confident_image(monkeypatch):
+    model = build(labels=0, clusters=3)
+    q_train = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1],
+                        [0.2, 0.2, 0.6], [0.1, 0.1, 0.8]])
+    y_train = np.array([4, 7, 1, 2, 9])
+    q_test = np.array([[0.7, 0.2, 0.1], [0.1, 0.2, 0.7], [0.3, 0.6, 0.1]])
+    monkeypatch.setattr(model, "q_y", lambda x: q_train if len(x) == 5 else q_test)
+    # Heads: cluster 0 -> image 0 (label 4), 1 -> image 2 (1), 2 -> image 4 (9).
+    np.testing.assert_array_equal(model.cluster_labels(np.zeros(5), y_train), [4, 1, 9])
+    assert model.cluster_error(np.zeros(5), y_train, np.zeros(3), [4, 9, 3]) == pytest.approx(1 / 3)
+
+
+# ----------------------------------------------------------------------------------------------
+# Resume, and short runs.
+
+
+def test_resume_is_bitwise(tmp_path):
+    x, y = data(n=48)
+    straight, resumed = straight_and_resumed(lambda: build(heads=True), x, y, tmp_path,
+                                             batch_size=8, stop_after=7)
+    assert_bitwise(state(resumed), state(straight))
+
+
+def test_a_short_semi_supervised_run_classifies_the_digits():
+    """scikit-learn's 8x8 digits, 100 labels (10 a class) of the 1,438 training images,
+    15 epochs: measured 11.7% test error (chance 90%) in about 3 s."""
+    pytest.importorskip("sklearn")
+    from tinygen.data.datasets import load_dataset
+    x, y = load_dataset("digits", "train")
+    xt, yt = load_dataset("digits", "test")
+    tg.manual_seed(0)
+    model = aae_semi.CategoricalAAE(aae_semi.Config(dataset="digits", image_size=8, hidden=64,
+                                                    batch_size=64, labels=100))
+    model.setup(x, y)
+    loader = DataLoader((x, y), batch_size=64, shuffle=True, drop_last=True, generator=0)
+    for _ in range(15):
+        for b in loader:
+            model.train_step(tensors(*b))
+    assert model.evaluate([(xt, yt)])["error"] < 0.3
+
+
+def test_the_cluster_model_defaults_to_no_labels_and_16_clusters():
+    cfg = aae_cluster.Config()
+    assert (cfg.labels, cfg.clusters) == (0, 16)
+    model = build(labels=0, clusters=16)
+    x, y = data()
+    assert set(model.evaluate([(x, y)])) == {"cluster_error"}

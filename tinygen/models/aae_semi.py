@@ -1,0 +1,303 @@
+"""Adversarial autoencoders with a categorical code: Makhzani et al. 2015, Sections 5-7.
+
+The encoder's output has two parts: q(y|x), a softmax over K categories, and a style code
+z = f(x) (deterministic, as in the paper). Two adversarial networks shape them, each on the
+skeleton's two-player loop (`adversarial.py`): D_y tells the y's from one-hot samples of the
+uniform categorical Cat(K), and D_z tells the z's from N(0, I). Pushed toward one-hot vectors,
+y has to pick a category; pushed toward N(0, I), z has no room for much more than style. The
+decoder reconstructs x from (y, z). Each minibatch runs the paper's phases (Section 5):
+
+1. **reconstruction**: encoder and decoder minimise  BCE(x, g(y, z))   (per pixel)
+2. **regularization**:
+       train discriminator   D_y: softplus(-l_y(y')) + softplus(l_y(y)),   y' ~ Cat(K)
+                             D_z: softplus(-l_z(z')) + softplus(l_z(z)),   z' ~ N(0, I)
+       train generator       the encoder: softplus(-l_y(y)) + softplus(-l_z(z))
+   (D_y and D_z share no parameters, so one Adam step on the sum of their losses is exactly
+   one step of each; the same holds for the encoder's two fooling terms.)
+3. **semi-supervised classification** (only with labels > 0): the encoder minimises
+       cross_entropy(q(y | x_l), y_l)     on a minibatch of the labelled images
+   (`labelled.py`: exactly `labels` images, chosen by the seed; no other label is read).
+
+The same model serves three of the paper's uses:
+
+- **semi-supervised classification** (Section 5): `labels` = N, K = 10. The prediction is
+  argmax_y q(y|x). Paper, MNIST: 1.90 +- 0.10% test error with 100 labels, 1.60 +- 0.08% with
+  1000, 0.85 +- 0.02% with all of them.
+- **unsupervised clustering** (Section 6, `aae_cluster`): `labels` = 0, K = 16 or 30. After
+  training, each cluster k takes the label of its "cluster head", the training image x_n
+  that maximises q(k | x_n); the test error counts test images whose argmax cluster has
+  another label (`cluster_error`). Paper: 9.55% with 16 clusters, 4.10% with 30.
+- **dimensionality reduction** (Section 7, `heads`): the representation is
+       r = W_c y + z        (`latent` dims, 2 for a picture; W_c is a learned (K, latent)
+                             matrix whose rows are the K cluster heads)
+  and the decoder reads r. A hinge cost keeps the heads apart:
+       sum_{i<j} max(0, eta - ||W_i - W_j||)
+  which is zero once every two heads are at least eta apart (added to the reconstruction
+  phase, the phase that trains W_c).
+
+Networks (the paper's MNIST MLPs): encoder 784-1000-1000-(K + latent), decoder
+(K + latent)-1000-1000-784 (latent-1000-1000-784 with `heads`), D_y K-1000-1000-1 and D_z
+latent-1000-1000-1, all ReLU (`hidden`). The optimizer is Adam in every phase; the paper used
+SGD with momentum and hand-set learning-rate steps.
+
+Read next: `aae.py` (one continuous code and the VAE comparison), `labelled.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import tinygen as tg
+from tinygen import nn, optim
+from tinygen.autograd import default_generator
+from tinygen.models import aae
+from tinygen.models.adversarial import Adversarial, d_loss_bce, g_loss_bce
+from tinygen.models.improved import MinibatchDiscrimination
+from tinygen.models.labelled import LabelledSet, check_label_count
+from tinygen.models.nets import mlp
+from tinygen.nn import functional as F
+
+
+@dataclass
+class Config(aae.Config):
+    latent: int = 10               # style dims (2 with --heads for a 2-D picture)
+    clusters: int = 10             # K: the categories of y (10 for digit classes)
+    labels: int = 100              # labelled training images (0: unsupervised clustering)
+    lr_cls: float = 1e-3           # the classification phase's Adam lr (the encoder)
+    heads: bool = False            # Section 7: decode r = W_c y + z instead of (y, z)
+    eta: float = 3.0               # the heads' minimum distance in the hinge cost
+    n_classes: int = 10            # classes in the data (labels are split evenly over them)
+    minibatch_kernels: int = 0     # minibatch discrimination in D_y (0: off, the paper's D)
+
+
+class CodeDiscriminators(nn.Module):
+    """D_y and D_z side by side: the skeleton's D (one optimizer, one `frozen`).
+
+    With `kernels` > 0, D_y ends in minibatch discrimination (`improved.py`): it sees how
+    alike the y's of a minibatch are, so a batch whose y's all sit on one corner is caught.
+    """
+
+    def __init__(self, clusters: int, latent: int, hidden: int, kernels: int = 0):
+        super().__init__()
+        if kernels:
+            self.D_y = nn.Sequential(*mlp([clusters, hidden, hidden]), nn.ReLU(),
+                                     MinibatchDiscrimination(hidden, kernels, 5),
+                                     nn.Linear(hidden + kernels, 1))
+        else:
+            self.D_y = mlp([clusters, hidden, hidden, 1])
+        self.D_z = mlp([latent, hidden, hidden, 1])
+
+
+class ClusterHeads(nn.Module):
+    """r = y W_c + z, with W_c (K, latent) the cluster heads (Section 7)."""
+
+    def __init__(self, clusters: int, latent: int, eta: float):
+        super().__init__()
+        self.eta = eta
+        # Start evenly on a circle (in the first two dims), neighbours 1.5 eta apart, so the
+        # hinge starts at zero: random starts left pairs closer than eta, and at Adam's
+        # ~lr per step the heads took thousands of steps to part.
+        angle = 2 * np.pi * np.arange(clusters) / clusters
+        radius = 0.75 * eta / np.sin(np.pi / clusters)
+        init = np.zeros((clusters, latent), np.float32)
+        init[:, 0], init[:, 1] = radius * np.cos(angle), radius * np.sin(angle)
+        self.weight = nn.Parameter(init)
+
+    def forward(self, y, z):
+        return y @ self.weight + z                                   # (N, K) @ (K, L) -> (N, L)
+
+    def spread_cost(self):
+        """sum over pairs i < j of max(0, eta - ||W_i - W_j||)."""
+        k = len(self.weight.data)
+        i, j = np.triu_indices(k, 1)
+        diff = self.weight[i] - self.weight[j]                       # (K(K-1)/2, latent)
+        dist = ((diff * diff).sum(dim=1) + 1e-12).sqrt()
+        return F.relu(self.eta - dist).sum()
+
+
+class CategoricalAAE(Adversarial):
+    takes_points = False
+
+    def __init__(self, cfg: Config):
+        if cfg.labels:
+            check_label_count(type(self).__name__, cfg.labels, cfg.n_classes)
+            if cfg.clusters != cfg.n_classes:
+                raise ValueError(f"{type(self).__name__}: with labels, clusters must equal "
+                                 f"n_classes ({cfg.n_classes}), got {cfg.clusters}")
+        if cfg.clusters < 2:
+            raise ValueError(f"{type(self).__name__}: clusters must be >= 2, got {cfg.clusters}")
+        if cfg.heads and cfg.latent < 2:
+            raise ValueError(f"{type(self).__name__}: --heads needs --latent >= 2, got "
+                             f"{cfg.latent}")
+        self.image_shape = (cfg.channels, cfg.image_size, cfg.image_size)
+        d, h, k, z = int(np.prod(self.image_shape)), cfg.hidden, cfg.clusters, cfg.latent
+        D = CodeDiscriminators(k, z, h, cfg.minibatch_kernels)
+        super().__init__(cfg, mlp([d, h, h, k + z]), D)    # the encoder plays G
+        self.heads = ClusterHeads(k, z, cfg.eta) if cfg.heads else None
+        self.decoder = mlp([z if cfg.heads else k + z, h, h, d])       # Bernoulli logits
+        self.autoencoder = nn.ModuleList([m for m in (self.G, self.heads, self.decoder) if m])
+        self.opt_AE = optim.Adam(self.autoencoder.parameters(), lr=cfg.lr_ae)
+        self.opt_C = optim.Adam(self.G.parameters(), lr=cfg.lr_cls)
+        self.labelled = LabelledSet(cfg.labels, d, cfg.n_classes) if cfg.labels else None
+        self._head_pool = None           # training images for the cluster heads (`setup`)
+
+    def setup(self, x, y) -> None:
+        """Choose the labelled images (if any); keep up to 10,000 training images, with their
+        labels, for naming the clusters after training (never for training)."""
+        if self.labelled is not None:
+            self.labelled.choose(x, y, seed=self.cfg.seed)
+        self._head_pool = (np.asarray(x[:10_000], np.float32), np.asarray(y[:10_000]))
+
+    # -- the encoder and decoder ------------------------------------------------------------
+    def encode(self, x):
+        """(logits of q(y|x) (N, K), style z (N, latent))."""
+        h = self.G(x.flatten(1))
+        k = self.cfg.clusters
+        return h[:, :k], h[:, k:]
+
+    def decode(self, y, z):
+        """Bernoulli logits of the pixels from the category probabilities y and style z."""
+        return self.decoder(self.heads(y, z) if self.heads else tg.cat([y, z], dim=1))
+
+    def fake(self, batch):
+        logits, z = self.encode(batch[0])
+        return logits.softmax(dim=1), z                    # the codes play G's samples
+
+    # ---------------------------------------------------------------- reconstruction phase
+    def reconstruction_loss(self, batch):
+        logits, z = self.encode(batch[0])
+        recon = F.binary_cross_entropy_with_logits(self.decode(logits.softmax(dim=1), z),
+                                                   batch[0].flatten(1))   # -mean log p(x|y,z)
+        if self.heads is None:
+            return recon, {}
+        spread = self.heads.spread_cost()                  # sum max(0, eta - ||W_i - W_j||)
+        return recon + spread, {"spread": spread.item()}
+
+    # ---------------------------------------------------------------- classification phase
+    def classification_loss(self):
+        x_lab, y_lab = self.labelled.batch(self.cfg.batch_size)
+        ce = F.cross_entropy(self.encode(x_lab)[0], y_lab)  # -log q(y_l | x_l)
+        return ce, {}
+
+    def train_step(self, batch) -> dict:
+        """The loader's labels (batch[1]) are never read: labels come from `self.labelled`."""
+        stats = self._step(self.autoencoder, self.opt_AE,
+                           lambda: self.reconstruction_loss(batch), "rec")    # phase 1
+        stats.update(super().train_step(batch))                               # phase 2
+        if self.labelled is not None:
+            stats.update(self._step(self.G, self.opt_C, self.classification_loss, "cls"))
+        return stats
+
+    # ---------------------------------------------------------------- train discriminator
+    def prior(self, n):
+        """(y', z') ~ Cat(K) one-hot x N(0, I)."""
+        k = self.cfg.clusters
+        y = np.eye(k, dtype=np.float32)[default_generator().integers(0, k, n)]
+        return tg.tensor(y), tg.tensor(aae.sample_prior("gaussian", n, self.cfg.latent))
+
+    def d_loss(self, batch, fake):
+        (y, z), (y_prior, z_prior) = fake, self.prior(len(fake[0]))
+        real_y, fake_y = self.D.D_y(y_prior).reshape(-1), self.D.D_y(y).reshape(-1)
+        real_z, fake_z = self.D.D_z(z_prior).reshape(-1), self.D.D_z(z).reshape(-1)
+        loss_y = d_loss_bce(real_y, fake_y)                # -log D_y(y') - log(1 - D_y(y))
+        loss_z = d_loss_bce(real_z, fake_z)                # -log D_z(z') - log(1 - D_z(z))
+        return loss_y + loss_z, {"d_y": loss_y.item(), "d_z": loss_z.item()}
+
+    # ---------------------------------------------------------------- train generator
+    def g_loss(self, batch):
+        y, z = self.fake(batch)
+        loss_y = g_loss_bce(self.D.D_y(y).reshape(-1), self.cfg.objective)   # -log D_y(y)
+        loss_z = g_loss_bce(self.D.D_z(z).reshape(-1), self.cfg.objective)   # -log D_z(z)
+        return loss_y + loss_z, {}
+
+    # -- evaluation -------------------------------------------------------------------------
+    def q_y(self, x) -> np.ndarray:
+        """q(y|x) (N, K) for images x."""
+        with tg.no_grad():
+            logits, _ = self.encode(tg.tensor(np.asarray(x, np.float32)))
+            return logits.softmax(dim=1).data
+
+    def cluster_labels(self, x, y) -> np.ndarray:
+        """Cluster k's label: that of its head, the image of x with the largest q(k | x)."""
+        return np.asarray(y)[self.q_y(x).argmax(axis=0)]             # (K,)
+
+    def cluster_error(self, x_head, y_head, x, y) -> float:
+        names = self.cluster_labels(x_head, y_head)
+        return float(np.mean(names[self.q_y(x).argmax(axis=1)] != np.asarray(y)))
+
+    def evaluate(self, loader) -> dict:
+        """Test error: of argmax q(y|x) with labels, of the named clusters without."""
+        x = np.concatenate([np.asarray(getattr(b, "data", b), np.float32) for b, _ in loader])
+        y = np.concatenate([np.asarray(getattr(t, "data", t)) for _, t in loader])
+        if self.labelled is not None:
+            return {"error": float(np.mean(self.q_y(x).argmax(axis=1) != y))}
+        if self._head_pool is None:
+            return {}
+        return {"cluster_error": self.cluster_error(*self._head_pool, x, y)}
+
+    # -- sampling and figures ---------------------------------------------------------------
+    def representation(self, x) -> np.ndarray:
+        """r = W_c y + z with heads; else the style z."""
+        with tg.no_grad():
+            logits, z = self.encode(tg.tensor(np.asarray(x, np.float32)))
+            return (self.heads(logits.softmax(dim=1), z) if self.heads else z).data
+
+    def generate(self, z, y=None) -> np.ndarray:
+        """Images in [0, 1] from styles z (N, latent) and categories y (N,) (random if None)."""
+        k = self.cfg.clusters
+        y = default_generator().integers(0, k, len(z)) if y is None else np.asarray(y)
+        with tg.no_grad():
+            onehot = tg.tensor(np.eye(k, dtype=np.float32)[y])
+            logits = self.decode(onehot, tg.tensor(np.asarray(z, np.float32)))
+            return logits.sigmoid().data.reshape(-1, *self.image_shape)
+
+    def sample(self, n: int) -> np.ndarray:
+        _, z = self.prior(n)
+        return self.generate(z.data, np.arange(n) % self.cfg.clusters)
+
+    def style_grid(self, n_styles: int = 8) -> np.ndarray:
+        """Row i: one style z ~ N(0, I) decoded with every category."""
+        k = self.cfg.clusters
+        z = np.repeat(aae.sample_prior("gaussian", n_styles, self.cfg.latent), k, axis=0)
+        return self.generate(z, np.tile(np.arange(k), n_styles))
+
+    def cluster_rows(self, x, per_row: int = 10) -> np.ndarray:
+        """Row k: cluster k's head, then the next most confident images of cluster k."""
+        q = self.q_y(x)
+        rows = []
+        for k in range(self.cfg.clusters):
+            order = np.argsort(-q[:, k])                    # the head first
+            pick = order[q[order].argmax(axis=1) == k][:per_row]   # members, most confident
+            pick = pick if len(pick) else order[:1]         # an empty cluster: its head alone
+            row = np.zeros((per_row, *self.image_shape), np.float32)
+            row[:len(pick)] = np.asarray(x)[pick].reshape(-1, *self.image_shape)
+            rows.append(row)
+        return np.concatenate(rows)
+
+    def write_figures(self, out_dir) -> None:
+        from tinygen import plotting
+        super().write_figures(out_dir)
+        out = Path(out_dir)
+        k = self.cfg.clusters
+        plotting.save_labelled_grid(
+            self.style_grid(), out / "styles.png", nrow=k,
+            row_labels=[f"style {i + 1}" for i in range(8)],
+            col_labels=[f"y={c}" for c in range(k)],
+            title="one style z ~ N(0, I) per row, decoded with every category y (column)")
+        if self.labelled is not None:
+            self.labelled.save(out)
+        if self._head_pool is not None:
+            x, y = self._head_pool
+            names = self.cluster_labels(x, y)
+            plotting.save_labelled_grid(
+                self.cluster_rows(x), out / "clusters.png", nrow=10,
+                row_labels=[f"cluster {c}: '{names[c]}'" for c in range(k)],
+                title="one row per cluster: its head (the most confident image) first")
+            if self.cfg.latent == 2:
+                plotting.save_scatter(
+                    self.representation(x[:5000]), out / "codes.png", labels=y[:5000],
+                    title=("r = W_c y + z" if self.heads else "style z")
+                    + " of training images, coloured by digit")
