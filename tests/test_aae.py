@@ -148,3 +148,35 @@ def test_a_short_run_gives_codes_the_priors_shape():
     assert np.abs(codes.mean(0)).max() < 0.35
     assert np.all((codes.std(0) > 0.8) & (codes.std(0) < 1.25))
     assert model.evaluate([(x, y)])["recon_bce"] < 0.5
+
+
+# ----------------------------------------------------------------------------------------------
+# The supervised AAE (style and content).
+
+
+def test_the_supervised_decoder_reads_the_label_and_its_gradient_checks():
+    model = as_float64(build(supervised=True))
+    x, y = data(dtype=np.float64)
+    assert model.decoder[0].weight.shape[1] == 2 + 10               # g(z, one-hot y)
+    assert tg.gradcheck_module(model.autoencoder, lambda: model.reconstruction_loss((x, y))[0],
+                               projections=2)
+    other = tg.tensor((y.data + 1) % 10)                            # the label changes the image
+    a = model.reconstruction_loss((x, y))[0].item()
+    assert model.reconstruction_loss((x, other))[0].item() != a
+    with pytest.raises(ValueError, match="pass the labels"):
+        model.generate(np.zeros((2, 2)))
+
+
+def test_the_style_grid_decodes_one_code_per_row_with_every_label(tmp_path):
+    model = build(supervised=True)
+    tg.manual_seed(5)
+    grid = model.style_grid(3)
+    assert grid.shape == (30, 1, 8, 8)
+    tg.manual_seed(5)
+    z = aae.sample_prior("gaussian", 3, 2)
+    np.testing.assert_array_equal(grid[10:20], model.generate(np.repeat(z[1:2], 10, 0),
+                                                               np.arange(10)))
+    model.write_figures(tmp_path)
+    assert (tmp_path / "styles.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="--supervised"):
+        build().style_grid()

@@ -173,9 +173,10 @@ def save_styles(model, path, n_styles=8) -> Path:
     """Conditional models: one random style per row, decoded as every class."""
     if not hasattr(model, "style_grid"):
         raise ValueError("save_styles: needs a conditional model (e.g. cvae)")
-    k = model.cfg.n_classes
+    grid = model.style_grid(n_styles)
+    k = len(grid) // n_styles                   # classes (or an AAE's clusters) per row
     return plotting.save_labelled_grid(
-        model.style_grid(n_styles), path, nrow=k,
+        grid, path, nrow=k,
         row_labels=[f"style {i + 1}" for i in range(n_styles)],
         col_labels=[str(c) for c in range(k)],
         title="one random style (z) per row, drawn as every class (column)")

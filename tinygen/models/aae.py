@@ -20,6 +20,12 @@ works, here a mixture of 10 Gaussians and a swiss roll, and the encoder may be d
 q(z|x) = delta(f(x)), as in the paper's main experiments (`posterior="gaussian"` is the
 paper's other option: z = mu(x) + sigma(x) eps).
 
+**Supervised AAE** (Section 4, `supervised`): the decoder also gets the one-hot label,
+g(z, y). The label then carries the digit's identity, so the adversarial pull toward p(z)
+leaves the code only what the label does not say: the style (slant, width, stroke). Decoding
+one code with each of the ten labels draws one handwriting as every digit (`style_grid`, as in
+the paper's style figure).
+
 The networks are the paper's MNIST MLPs, 784-1000-1000-z for the encoder, the reverse for the
 decoder, z-1000-1000-1 for D, all ReLU (`hidden`).
 
@@ -35,6 +41,7 @@ Read next: `vae.py` (the KL term this replaces), `adversarial.py` (the two-playe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -63,6 +70,8 @@ class Config(adversarial.Config):
     hidden: int = 1000             # units in each of the two hidden layers of every network
     prior: str = "gaussian"        # gaussian, mixture10 or swiss_roll
     posterior: str = "deterministic"  # q(z|x): deterministic (delta(f(x))) or gaussian
+    supervised: bool = False       # the decoder also reads the one-hot label (Section 4)
+    n_classes: int = 10
     image_size: int = 28
     channels: int = 1
 
@@ -100,7 +109,8 @@ class AAE(Adversarial):
         out = 2 * z if cfg.posterior == "gaussian" else z              # (mu, log sigma^2)
         encoder, D = mlp([d, h, h, out]), mlp([z, h, h, 1])
         super().__init__(cfg, encoder, D)                  # the encoder is the "generator"
-        self.decoder = mlp([z, h, h, d])                   # Bernoulli logits of the pixels
+        self.n_conditions = cfg.n_classes if cfg.supervised else 0   # labels into g(z, y)
+        self.decoder = mlp([z + self.n_conditions, h, h, d])   # Bernoulli logits of the pixels
         self.opt_AE = optim.Adam([*self.G.parameters(), *self.decoder.parameters()],
                                  lr=cfg.lr_ae)
         self.autoencoder = nn.Sequential(self.G, self.decoder)   # for the phase's grad norm
@@ -117,13 +127,24 @@ class AAE(Adversarial):
         eps = tg.tensor(default_generator().standard_normal(mu.shape, dtype=mu.dtype))
         return mu + (0.5 * logvar).exp() * eps
 
+    def decode(self, z, y=None):
+        """Bernoulli logits of the pixels: g(z), or g(z, y) for the supervised AAE."""
+        if not self.n_conditions:
+            return self.decoder(z)
+        if y is None:
+            raise ValueError("aae --supervised: pass the labels y; the decoder reads them")
+        y = np.asarray(y.data if isinstance(y, tg.Tensor) else y)
+        onehot = tg.tensor(np.eye(self.cfg.n_classes, dtype=np.float32)[y])
+        return self.decoder(tg.cat([z, onehot], dim=1))
+
     def fake(self, batch):
         return self.encode(batch[0])                       # codes play G's samples
 
     # ---------------------------------------------------------------- reconstruction phase
     def reconstruction_loss(self, batch):
         x = batch[0].flatten(1)
-        logits = self.decoder(self.encode(batch[0]))
+        y = batch[1] if self.n_conditions else None        # supervised: g(z, y)
+        logits = self.decode(self.encode(batch[0]), y)
         return F.binary_cross_entropy_with_logits(logits, x), {}   # -mean log p(x | z)
 
     def train_step(self, batch) -> dict:
@@ -149,24 +170,41 @@ class AAE(Adversarial):
         with tg.no_grad():
             return self.encode(tg.tensor(np.asarray(x, np.float32)), sample=False).data
 
-    def generate(self, z) -> np.ndarray:
-        """Images in [0, 1] decoded from codes z (N, latent)."""
+    def generate(self, z, y=None) -> np.ndarray:
+        """Images in [0, 1] decoded from codes z (N, latent) (and labels y if supervised)."""
         with tg.no_grad():
-            logits = self.decoder(tg.tensor(np.asarray(z, np.float32)))
+            logits = self.decode(tg.tensor(np.asarray(z, np.float32)), y)
             return logits.sigmoid().data.reshape(-1, *self.image_shape)
 
-    def reconstruct(self, x) -> np.ndarray:
-        return self.generate(self.latent(x))
+    def reconstruct(self, x, y=None) -> np.ndarray:
+        return self.generate(self.latent(x), y)
 
     def sample(self, n: int) -> np.ndarray:
-        return self.generate(sample_prior(self.cfg.prior, n, self.cfg.latent))
+        """n samples of the prior; supervised, their labels cycle 0, 1, ..., 9."""
+        y = np.arange(n) % self.cfg.n_classes if self.n_conditions else None
+        return self.generate(sample_prior(self.cfg.prior, n, self.cfg.latent), y)
+
+    def style_grid(self, n_styles: int = 8) -> np.ndarray:
+        """Supervised: row i, one code z ~ p(z) (a style) decoded with every label."""
+        if not self.n_conditions:
+            raise ValueError("styles: needs aae --supervised (the decoder must read a label)")
+        k = self.cfg.n_classes
+        z = np.repeat(sample_prior(self.cfg.prior, n_styles, self.cfg.latent), k, axis=0)
+        return self.generate(z, np.tile(np.arange(k), n_styles))
+
+    def write_figures(self, out_dir) -> None:
+        super().write_figures(out_dir)
+        if self.n_conditions:
+            from tinygen.latent import save_styles
+            save_styles(self, Path(out_dir) / "styles.png")
 
     def evaluate(self, loader) -> dict:
         """Test reconstruction BCE per pixel, with the codes' means."""
         total = count = 0.0
-        for x, _ in loader:
+        for x, y in loader:
             x = np.asarray(x.data if isinstance(x, tg.Tensor) else x, np.float32)
-            r = np.clip(self.reconstruct(x).reshape(len(x), -1), 1e-7, 1 - 1e-7)
+            y = y if self.n_conditions else None
+            r = np.clip(self.reconstruct(x, y).reshape(len(x), -1), 1e-7, 1 - 1e-7)
             t = x.reshape(len(x), -1)
             total += float(-(t * np.log(r) + (1 - t) * np.log(1 - r)).mean(1).sum())
             count += len(x)

@@ -53,7 +53,7 @@ import numpy as np
 import tinygen as tg
 from tinygen import nn, optim
 from tinygen.autograd import default_generator
-from tinygen.models import aae
+from tinygen.models import aae, adversarial
 from tinygen.models.adversarial import Adversarial, d_loss_bce, g_loss_bce
 from tinygen.models.improved import MinibatchDiscrimination
 from tinygen.models.labelled import LabelledSet, check_label_count
@@ -62,7 +62,16 @@ from tinygen.nn import functional as F
 
 
 @dataclass
-class Config(aae.Config):
+class Config(adversarial.Config):
+    dataset: str = "mnist"
+    epochs: int = 20
+    batch_size: int = 100
+    lr: float = 2e-4               # the encoder's Adam lr in the regularization phase
+    lr_d: float = 2e-4             # D_y's and D_z's
+    lr_ae: float = 1e-3            # encoder and decoder in the reconstruction phase
+    hidden: int = 1000             # units in each of the two hidden layers of every network
+    image_size: int = 28
+    channels: int = 1
     latent: int = 10               # style dims (2 with --heads for a 2-D picture)
     clusters: int = 10             # K: the categories of y (10 for digit classes)
     labels: int = 100              # labelled training images (0: unsupervised clustering)
