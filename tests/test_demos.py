@@ -28,7 +28,8 @@ def load(name):
     ("cgan", ["classes.png", "run/health.png"]),
     ("mode_collapse", ["lab_ring8.png"]),
     ("improved_gan", ["ablation_ring8.png"]),
-    ("aae", ["codes_gaussian.png", "samples_mixture10.png", "manifold_swiss_roll.png"]),
+    ("aae", ["codes_gaussian.png", "samples_mixture10.png", "manifold_swiss_roll.png",
+             "supervised_styles.png", "semi_styles.png", "clusters.png"]),
 ])
 def test_demo_smoke_mode_writes_its_figures(name, figures, tmp_path, capsys):
     load(name).main(["--smoke", "--out", str(tmp_path)])
