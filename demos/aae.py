@@ -118,12 +118,7 @@ def clusters(args, train, test):
     print(f"clustering, {model.cfg.clusters} clusters, no labels: trained in "
           f"{time.perf_counter() - start:.0f}s, test error {100 * err:.2f}% after naming each "
           f"cluster by its head", flush=True)
-    names = model.cluster_labels(x, y)
-    return [plotting.save_labelled_grid(
-        model.cluster_rows(x), args.out / "clusters.png", nrow=10,
-        row_labels=[f"cluster {k}: '{names[k]}'" for k in range(model.cfg.clusters)],
-        title="one row per cluster (named by its head's label): the head first, then the "
-              "most confident members")]
+    return [model.save_clusters(x, y, args.out / "clusters.png")]
 
 
 def save_code_manifold(model, prior, path, n=15):

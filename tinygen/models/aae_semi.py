@@ -286,6 +286,18 @@ class CategoricalAAE(Adversarial):
             rows.append(row)
         return np.concatenate(rows)
 
+    def save_clusters(self, x, y, path) -> Path:
+        """`cluster_rows` as a figure, each row named by its head's label and its size."""
+        from tinygen import plotting
+        names = self.cluster_labels(x, y)
+        sizes = np.bincount(self.q_y(x).argmax(axis=1), minlength=self.cfg.clusters)
+        return plotting.save_labelled_grid(
+            self.cluster_rows(x), path, nrow=10,
+            row_labels=[f"cluster {k}: '{names[k]}', {sizes[k]} images" if sizes[k] else
+                        f"cluster {k}: empty" for k in range(self.cfg.clusters)],
+            title="one row per cluster: its head (the most confident image) first, then the "
+                  "most confident members")
+
     def write_figures(self, out_dir) -> None:
         from tinygen import plotting
         super().write_figures(out_dir)
@@ -300,11 +312,7 @@ class CategoricalAAE(Adversarial):
             self.labelled.save(out)
         if self._head_pool is not None:
             x, y = self._head_pool
-            names = self.cluster_labels(x, y)
-            plotting.save_labelled_grid(
-                self.cluster_rows(x), out / "clusters.png", nrow=10,
-                row_labels=[f"cluster {c}: '{names[c]}'" for c in range(k)],
-                title="one row per cluster: its head (the most confident image) first")
+            self.save_clusters(x, y, out / "clusters.png")
             if self.cfg.latent == 2:
                 plotting.save_scatter(
                     self.representation(x[:5000]), out / "codes.png", labels=y[:5000],
