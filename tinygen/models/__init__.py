@@ -4,7 +4,20 @@ Each entry maps a name to (module, model class). The module's `Config` dataclass
 model's options with CPU-friendly defaults; `tinygen train NAME --help` shows them.
 """
 
-from tinygen.models import aae, ae, cgan, classifier, cvae, dae, dcgan, gan, ssgan, vae
+from tinygen.models import (
+    aae,
+    ae,
+    cgan,
+    classifier,
+    cvae,
+    cyclegan,
+    dae,
+    dcgan,
+    gan,
+    pix2pix,
+    ssgan,
+    vae,
+)
 
 REGISTRY = {
     "classifier": (classifier, classifier.Classifier),
@@ -17,6 +30,8 @@ REGISTRY = {
     "cgan": (cgan, cgan.CGAN),
     "ssgan": (ssgan, ssgan.SSGAN),
     "aae": (aae, aae.AAE),
+    "cyclegan": (cyclegan, cyclegan.CycleGAN),
+    "pix2pix": (pix2pix, pix2pix.Pix2Pix),
 }
 
 
