@@ -74,21 +74,27 @@ def resize_matrix(n_in: int, n_out: int, mode: str) -> np.ndarray:
     return m / m.sum(axis=1, keepdims=True)
 
 
+def _floats(x) -> np.ndarray:
+    """x as a float array: float32 unless it already is floating (float64 for gradchecks)."""
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+
 def resize(x, size: int, mode: str = "bilinear") -> np.ndarray:
     """Images (N, C, H, W) resized to (N, C, size, size) with `mode` from RESIZES."""
     if mode not in RESIZES:
         raise ValueError(f"resize: mode must be one of {', '.join(RESIZES)}, got {mode!r}")
-    x = np.asarray(x, dtype=np.float32)
+    x = _floats(x)
     if x.ndim != 4:
         raise ValueError(f"resize: expected images (N, C, H, W), got shape {x.shape}")
-    mh = resize_matrix(x.shape[2], size, mode).astype(np.float32)
-    mw = resize_matrix(x.shape[3], size, mode).astype(np.float32)
+    mh = resize_matrix(x.shape[2], size, mode).astype(x.dtype)
+    mw = resize_matrix(x.shape[3], size, mode).astype(x.dtype)
     return np.ascontiguousarray(mh @ x @ mw.T)                     # (N, C, size, size)
 
 
 def area_downsample(x, factor: int) -> np.ndarray:
     """The mean of each factor x factor block: (N, C, H, W) -> (N, C, H/f, W/f)."""
-    x = np.asarray(x, dtype=np.float32)
+    x = _floats(x)
     n, c, h, w = x.shape
     if h % factor or w % factor:
         raise ValueError(f"area_downsample: image side {h}x{w} is not a multiple of the "
