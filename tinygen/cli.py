@@ -462,7 +462,11 @@ def _sample_from_noise(model, cfg, args, path):
     if args.kind == "arithmetic" and cfg.dataset != "mnist":
         raise UserError("arithmetic finds class vectors with the MNIST classifier: it needs a "
                         "model trained on --dataset mnist")
-    print(_draw(tools, args.kind))
+    written = _draw(tools, args.kind)
+    if written is None:                        # pix2pix: it needs an input image
+        raise UserError(f"{type(model).__name__} does not sample from noise; try --kind "
+                        f"translate")
+    print(written)
     return 0
 
 
