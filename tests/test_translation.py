@@ -2,6 +2,8 @@
 image pool, each player's step leaving the other bitwise unchanged, the lr schedule, resume,
 short runs whose losses fall, the resizes and scores, bad options, and the CLI's figure."""
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -343,12 +345,18 @@ def test_images_of_the_wrong_size_name_the_option(build):
         model.train_step((wrong, tg.tensor(np.zeros(4))))
 
 
-@pytest.mark.parametrize("name, extra", [("cyclegan", ["--blocks", "1"]), ("pix2pix", [])])
-def test_cli_train_then_sample_translate(tmp_path, capsys, name, extra):
+@pytest.mark.parametrize("name, metric", [("cyclegan", "agree_ab"), ("pix2pix", "psnr")])
+def test_cli_train_eval_and_sample_translate(tmp_path, capsys, name, metric):
+    """One whole epoch on the digits (so fit's end-of-epoch evaluation runs, under no_grad,
+    and trains the digits classifier there), then eval and the translation figure."""
     pytest.importorskip("sklearn")
     out = tmp_path / name
-    assert main(["train", name, "--dataset", "digits", "--max-steps", "2", "--width", "2",
-                 "--out", str(out), "--quiet", *extra]) == 0
+    assert main(["train", name, "--dataset", "digits", "--epochs", "1", "--batch-size", "128",
+                 "--width", "2", "--out", str(out), "--quiet"]) == 0
+    logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert 0 <= logged[-1][f"eval_{metric}"]
+    assert main(["eval", str(out)]) == 0
+    assert metric in json.loads((out / "metrics.json").read_text())
     assert main(["sample", str(out), "--kind", "translate", "-n", "6"]) == 0
     assert (out / "translate.png").stat().st_size > 0
     assert main(["train", name, "--dataset", "digits", "--gan-loss", "nope", "--out",

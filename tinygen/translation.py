@@ -33,7 +33,7 @@ import numpy as np
 
 import tinygen as tg
 from tinygen import plotting
-from tinygen.autograd import default_generator
+from tinygen.autograd import default_generator, enable_grad
 from tinygen.data import DataLoader
 from tinygen.data.translation import RESIZES, area_downsample, load_domain, resize
 
@@ -42,10 +42,12 @@ DIGITS_CLASSIFIER_EPOCHS = 20     # 1,438 images: 440 steps, a few seconds at 28
 
 @contextlib.contextmanager
 def keep_rng():
-    """Run a block without moving tinygen's global generator."""
+    """Run a block without moving tinygen's global generator. Gradients are switched back on
+    inside it: `fit` evaluates under no_grad(), and a classifier may need training there."""
     state = default_generator().bit_generator.state
     try:
-        yield
+        with enable_grad():
+            yield
     finally:
         default_generator().bit_generator.state = state
 
