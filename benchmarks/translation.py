@@ -56,6 +56,8 @@ def parse(argv):
                    "training images (0: all 60,000)")
     p.add_argument("--eval-images", type=int, default=10_000, help="held-out MNIST test "
                    "images to score (the digits' test split has 359)")
+    p.add_argument("--lambda-identity", type=float, default=0.0, help="CycleGAN's identity "
+                   "loss weight (times lambda_cycle) in both of its runs (default 0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", type=Path)
     p.add_argument("--out", type=Path, default=Path("out") / "translation")
@@ -81,6 +83,7 @@ def cyclegan_table(args, data):
     for name, lam in (("with cycle loss (lambda 10)", 10.0), ("without (lambda 0)", 0.0)):
         tg.manual_seed(args.seed)
         cfg = cyclegan.Config(lambda_cycle=lam, seed=args.seed,
+                              lambda_identity=args.lambda_identity,
                               **({"epochs": args.epochs} if args.epochs else {}))
         model = cyclegan.CycleGAN(cfg)
         seconds, steps = train(model, x, y, cfg, args.seed)
