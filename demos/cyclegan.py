@@ -4,9 +4,9 @@
     python demos/cyclegan.py --ablation    # also the same run without the cycle loss
     python demos/cyclegan.py --smoke       # three steps (for the tests)
 
-Needs MNIST (TINYGEN_DATA or --data-dir). Run time: about 0.35 s per step at batch 32 on one
-core of a shared 2-core AMD EPYC VM, so about 11 minutes per epoch plus about 10 s of
-evaluation; measured per step, not for the whole default run.
+Needs MNIST (TINYGEN_DATA or --data-dir). Run time: 0.35-0.45 s per step of 32 on one core of
+a shared 2-core AMD EPYC VM (600 steps took 229-259 s), so 11-14 minutes for the default
+epoch, twice that with --ablation; measured over 600 steps, not for the whole default run.
 
 It trains `tinygen/models/cyclegan.py` (two generators, two PatchGAN discriminators, least
 squares GAN loss, cycle loss x 10, a pool of 50 past fakes, linear lr decay over the second

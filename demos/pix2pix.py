@@ -3,9 +3,10 @@
     python demos/pix2pix.py                # the L1-only U-Net and pix2pix, 2 epochs each
     python demos/pix2pix.py --smoke        # three steps each (for the tests)
 
-Needs MNIST (TINYGEN_DATA or --data-dir). Run time: about 0.13 s per step at batch 64 on one
-core of a shared 2-core AMD EPYC VM (937 steps an epoch), so about 2 minutes per epoch per
-model, about 8-9 minutes for the default run; measured per step, not for the whole run.
+Needs MNIST (TINYGEN_DATA or --data-dir). Run time: the same two trainings (2 epochs of 937
+steps of 64 each) took 150 s (L1 only) and 321 s (pix2pix) on one core of a shared 2-core AMD
+EPYC VM in `benchmarks/translation.py`, whose scoring of the 10,000 test images took about
+half a minute more: about 9 minutes in all. The demo itself was timed in smoke mode only.
 
 Each 28x28 image is averaged down to 7x7 (4x4 blocks); the U-Net G of
 `tinygen/models/pix2pix.py` learns to invert that, once with L1 alone (lambda_gan = 0) and
