@@ -48,7 +48,7 @@ def test_autodiff_tour_prints_the_graph_and_passes_gradcheck(capsys):
 
 def test_every_demo_is_tested():
     tested = {"vae", "cvae", "ae", "dae", "gan", "dcgan", "cgan", "mode_collapse",
-              "improved_gan", "ssgan", "aae", "autodiff_tour"}
+              "improved_gan", "ssgan", "aae", "autodiff_tour", "cyclegan", "pix2pix"}
     assert {p.stem for p in DEMOS.glob("*.py")} == tested
 
 
@@ -65,3 +65,20 @@ def test_ssgan_demo_smoke_mode(tmp_path, capsys):
     assert "epoch 1: test error" in printed
     for figure in ("labelled.png", "samples.png"):
         assert (tmp_path / figure).stat().st_size > 0
+
+
+@pytest.mark.parametrize("name, figures", [("cyclegan", ["cycle.png"]),
+                                           ("pix2pix", ["superres.png"])])
+def test_translation_demos_smoke_mode(name, figures, tmp_path, capsys):
+    """The image-to-image demos translate MNIST (the digits are the other domain)."""
+    from tinygen.data.mnist import load_mnist
+    try:
+        load_mnist("test")
+    except (OSError, ValueError) as err:
+        pytest.skip(f"needs MNIST: {err}")
+    load(name).main(["--smoke", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "trained in" in printed and ("PSNR" in printed or "cycle error" in printed)
+    for figure in figures:
+        assert (tmp_path / figure).stat().st_size > 0
+        assert str(tmp_path / figure) in printed

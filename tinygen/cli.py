@@ -378,6 +378,8 @@ SAMPLE_KINDS = {
     "arithmetic": "test images moved to every class by class-mean vectors (GANs: samples "
                   "moved by class-mean noise vectors)",
     "styles": "one style per row, every class per column (conditional models: cvae, cgan)",
+    "translate": "held-out images and their translations (cyclegan: real, translated and "
+                 "reconstructed, both ways; pix2pix: input, bilinear, output, truth)",
 }
 
 
@@ -394,6 +396,8 @@ def _sample(args):
     model, cfg = _load_run(args.run_dir)
     tg.manual_seed(args.seed)
     path = args.out or args.run_dir / f"{args.kind}.png"
+    if args.kind == "translate":
+        return _sample_translations(model, cfg, args, path)
     from tinygen.models.adversarial import Adversarial
     if isinstance(model, Adversarial) and not getattr(model, "has_encoder", False):
         return _sample_from_noise(model, cfg, args, path)   # a GAN: its tools start from z
@@ -424,6 +428,16 @@ def _draw(tools, kind):
         raise UserError(f"cannot draw {kind!r} for this model: {err}") from None
 
 
+def _sample_translations(model, cfg, args, path):
+    """The translation figure of an image-to-image model, from held-out images."""
+    if not hasattr(model, "save_translation_figure"):
+        raise UserError(f"cannot draw 'translate' for {type(model).__name__}: only the "
+                        f"image-to-image models (cyclegan, pix2pix) translate")
+    x, y = _load_data(cfg.dataset, "test", args.data_dir, cfg.seed)
+    print(model.save_translation_figure(x, y, path, n=min(args.n, 12)))
+    return 0
+
+
 def _sample_from_noise(model, cfg, args, path):
     from tinygen import latent
     from tinygen.train import save_samples
@@ -448,7 +462,11 @@ def _sample_from_noise(model, cfg, args, path):
     if args.kind == "arithmetic" and cfg.dataset != "mnist":
         raise UserError("arithmetic finds class vectors with the MNIST classifier: it needs a "
                         "model trained on --dataset mnist")
-    print(_draw(tools, args.kind))
+    written = _draw(tools, args.kind)
+    if written is None:                        # pix2pix: it needs an input image
+        raise UserError(f"{type(model).__name__} does not sample from noise; try --kind "
+                        f"translate")
+    print(written)
     return 0
 
 

@@ -2,8 +2,9 @@
 
 Start with `loader.py` (ArrayDataset, DataLoader, splits), then `toy.py` (2-D densities whose modes
 we can count), `digits.py` (real digits, no download) and `mnist.py` with its file format in
-`idx.py`. Everything here returns plain NumPy arrays; the training loop turns batches into
-tensors, so this package never depends on the autodiff engine (or on torch).
+`idx.py`; `translation.py` resizes images and builds the two digit domains of the
+image-to-image models. Everything here returns plain NumPy arrays; the training loop turns
+batches into tensors, so this package never depends on the autodiff engine (or on torch).
 """
 
 from tinygen.data.digits import load_digits

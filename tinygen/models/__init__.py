@@ -12,9 +12,11 @@ from tinygen.models import (
     cgan,
     classifier,
     cvae,
+    cyclegan,
     dae,
     dcgan,
     gan,
+    pix2pix,
     ssgan,
     vae,
 )
@@ -32,6 +34,8 @@ REGISTRY = {
     "aae": (aae, aae.AAE),
     "aae_semi": (aae_semi, aae_semi.CategoricalAAE),
     "aae_cluster": (aae_cluster, aae_semi.CategoricalAAE),
+    "cyclegan": (cyclegan, cyclegan.CycleGAN),
+    "pix2pix": (pix2pix, pix2pix.Pix2Pix),
 }
 
 

@@ -118,6 +118,22 @@ def g_loss_bce(fake_logits, objective: str):
     raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
 
 
+def d_loss_ls(real_out, fake_out):
+    """Least squares GAN (Mao et al. 2017), D's side: 1/2 E_x[(D(x) - 1)^2] + 1/2 E[D(G(z))^2].
+
+    D outputs a score, not a logit: real data is pushed to 1 and fakes to 0 by a quadratic,
+    so a fake that D already rejects far past 0 still gets a gradient proportional to its
+    distance, where the sigmoid's cross-entropy would have flattened out. The 1/2 is the
+    LSGAN paper's (and CycleGAN's: it halves D's rate against G's).
+    """
+    return 0.5 * ((real_out - 1) ** 2).mean() + 0.5 * (fake_out ** 2).mean()
+
+
+def g_loss_ls(fake_out):
+    """Least squares GAN, G's side: E_z[(D(G(z)) - 1)^2], G pulls its fakes' scores to 1."""
+    return ((fake_out - 1) ** 2).mean()
+
+
 def d_stats(real_logits, fake_logits) -> dict:
     """Mean D(x) and D(G(z)): the health monitor's first two signs."""
     sig = tg.Tensor.sigmoid

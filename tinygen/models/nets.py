@@ -1,4 +1,5 @@
-"""Network bodies shared by the model files: an MLP and a pair of conv encoder/decoder stacks.
+"""Network bodies shared by the model files: an MLP, a pair of conv encoder/decoder stacks,
+and the PatchGAN discriminator of the image-to-image models.
 
 The conv pair is the DCGAN-style design used by most small generative models on MNIST: each
 stride-2, kernel-4, padding-1 convolution halves the image side (28 -> 14 -> 7), and each
@@ -57,3 +58,25 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z):
         return self.deconvs(self.fc(z))
+
+
+def patch_discriminator(in_channels: int, width: int) -> nn.Sequential:
+    """PatchGAN (Isola et al. 2017, Section 3.2.2), sized for 28x28: a score per patch.
+
+    Instead of one verdict per image, D is fully convolutional and outputs a grid of scores,
+    each judging only the patch it can see, so D models local texture and sharpness, while
+    the L1 or cycle loss takes care of the image as a whole. Three convs: kernel 4 stride 2
+    twice, then kernel 3 stride 1, so each score sees an 18x18 input patch (receptive field
+    4, then 4 + 3*2 = 10, then 10 + 2*4 = 18) of the 28x28 image, and the grid is 7x7.
+    (The paper's 70x70 PatchGAN on 256x256 images has five convs.) Instance norm on the
+    middle layer, none on the first (as in the paper); LeakyReLU(0.2).
+
+        (N, C, S, S) -> Conv(C, w, 4, 2, 1) -> LeakyReLU                   # S/2
+                     -> Conv(w, 2w, 4, 2, 1) -> InstanceNorm -> LeakyReLU  # S/4
+                     -> Conv(2w, 1, 3, 1, 1)                              # (N, 1, S/4, S/4)
+    """
+    w = width
+    return nn.Sequential(
+        nn.Conv2d(in_channels, w, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(w, 2 * w, 4, 2, 1), nn.InstanceNorm2d(2 * w, affine=True), nn.LeakyReLU(0.2),
+        nn.Conv2d(2 * w, 1, 3, 1, 1))

@@ -1,0 +1,189 @@
+"""Measuring image-to-image translation: does the content survive, and how sharp is it?
+
+A translation figure can always be cherry-picked, so each model here has numbers instead:
+
+**CycleGAN (unpaired).** Each domain has a digit classifier: for MNIST the cached metrics
+classifier (`tinygen.metrics`), for the upsampled 8x8 digits a LeNet of the same design
+trained here on the digits' training split (a few seconds; `domain_classifier`). A held-out
+image a of digit k is translated to G_AB(a); the *agreement* A->B is the fraction of such
+images that B's classifier calls k (and B->A the same the other way). It measures whether the
+digit survives translation, which the adversarial loss alone does not ask for. Next to it:
+the cycle reconstruction error mean |G_BA(G_AB(a)) - a| per pixel in [0, 1] (each way), and,
+in the MNIST direction, FID of G_BA(b) against the MNIST test set, with the FID of the
+untranslated b as the "before" number.
+
+**pix2pix (paired, 7x7 -> 28x28).** Against the ground truth x: PSNR = 10 log10(1 / MSE) per
+image (pixels in [0, 1]) and mean L1, the distortion side; FID against the MNIST test set,
+the perception side; and the MNIST classifier's accuracy on the outputs. The same columns for
+nearest, bilinear and bicubic upsampling give the baselines (`sr_rows`).
+
+Loading or training a classifier must not move tinygen's global generator: a training run
+that evaluates after each epoch must draw the same random numbers as one that does not
+(bitwise resume depends on it). `keep_rng` puts the generator back.
+
+Read next: `benchmarks/translation.py`, which trains the models and prints both tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import numpy as np
+
+import tinygen as tg
+from tinygen import plotting
+from tinygen.autograd import default_generator, enable_grad
+from tinygen.data import DataLoader
+from tinygen.data.translation import RESIZES, area_downsample, load_domain, resize
+
+DIGITS_CLASSIFIER_EPOCHS = 20     # 1,438 images: 440 steps, a few seconds at 28x28
+
+
+@contextlib.contextmanager
+def keep_rng():
+    """Run a block without moving tinygen's global generator. Gradients are switched back on
+    inside it: `fit` evaluates under no_grad(), and a classifier may need training there."""
+    state = default_generator().bit_generator.state
+    try:
+        with enable_grad():
+            yield
+    finally:
+        default_generator().bit_generator.state = state
+
+
+# ----------------------------------------------------------------------------------------------
+# The classifiers, one per domain.
+
+
+@functools.cache
+def digits_classifier(image_size: int = 28):
+    """A LeNet trained on the 8x8 digits' training split, resized to `image_size`, with the
+    metrics classifier's recipe (Adam 1e-3, decay 0.6 per epoch is too fast for 20 epochs, so
+    0.9). Deterministic (seed 0); kept for the rest of the process."""
+    from tinygen.models.classifier import Classifier, Config
+
+    with keep_rng():
+        tg.manual_seed(0)
+        x, y = load_domain("digits", "train", image_size)
+        model = Classifier(Config(dataset="digits", image_size=image_size, lr_decay=0.9,
+                                  epochs=DIGITS_CLASSIFIER_EPOCHS))
+        loader = DataLoader((x, y), batch_size=64, shuffle=True, drop_last=True, generator=0)
+        for _ in range(DIGITS_CLASSIFIER_EPOCHS):
+            for batch in loader:
+                model.train_step(tuple(tg.tensor(b) for b in batch))
+            model.end_epoch()
+    model.eval()
+    return model
+
+
+def domain_classifier(domain: str, image_size: int = 28, data_dir=None):
+    """The classifier that reads digits of `domain` ("mnist" or "digits")."""
+    if domain == "digits":
+        return digits_classifier(image_size)
+    from tinygen.metrics import mnist_classifier
+    with keep_rng():
+        return mnist_classifier(data_dir=data_dir, verbose=False)
+
+
+def accuracy(classifier, images, labels) -> float:
+    return float((classifier.predict(images).argmax(1) == np.asarray(labels)).mean())
+
+
+def first_images(loader, n: int):
+    """The first n (images, labels) of a loader of batches, as arrays."""
+    xs, ys = [], []
+    for x, y in loader:
+        xs.append(np.asarray(getattr(x, "data", x), np.float32))
+        ys.append(np.asarray(getattr(y, "data", y)))
+        if sum(len(b) for b in xs) >= n:
+            break
+    return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+
+
+def fid_to_mnist(images, data_dir=None) -> float:
+    """FID of images (N, 1, 28, 28) against the 10,000 MNIST test images (metrics classifier)."""
+    from tinygen.metrics import feature_stats, frechet_distance, real_test_features
+
+    clf = domain_classifier("mnist", data_dir=data_dir)
+    real = real_test_features(clf, data_dir=data_dir)
+    return frechet_distance(*feature_stats(clf.features(np.asarray(images, np.float32))),
+                            real["mu"], real["cov"])
+
+
+# ----------------------------------------------------------------------------------------------
+# CycleGAN.
+
+
+def cyclegan_metrics(model, xa, ya, xb, yb, domain_a: str = "mnist", data_dir=None) -> dict:
+    """Agreement both ways, cycle error both ways, FID in the MNIST direction."""
+    size = model.cfg.image_size
+    clf_a, clf_b = domain_classifier(domain_a, size, data_dir), digits_classifier(size)
+    fake_b, fake_a = model.translate(xa, "ab"), model.translate(xb, "ba")
+    out = {"agree_ab": accuracy(clf_b, fake_b, ya),       # B's classifier on G_AB(a)
+           "agree_ba": accuracy(clf_a, fake_a, yb),       # A's classifier on G_BA(b)
+           "cycle_a": float(np.abs(model.translate(fake_b, "ba") - xa).mean()),
+           "cycle_b": float(np.abs(model.translate(fake_a, "ab") - xb).mean()),
+           "real_acc_a": accuracy(clf_a, xa, ya), "real_acc_b": accuracy(clf_b, xb, yb)}
+    if domain_a == "mnist":
+        out["fid_ba"] = fid_to_mnist(fake_a, data_dir)    # G_BA(b) against MNIST
+        out["fid_b_untranslated"] = fid_to_mnist(xb, data_dir)
+    return out
+
+
+def save_cycle_grid(model, xa, xb, path):
+    """Rows: real A, fake B, reconstructed A, then real B, fake A, reconstructed B."""
+    fake_b, fake_a = model.translate(xa, "ab"), model.translate(xb, "ba")
+    rows = [xa, fake_b, model.translate(fake_b, "ba"), xb, fake_a, model.translate(fake_a, "ab")]
+    labels = ["real A", "fake B = G_AB(a)", "rec. A = G_BA(G_AB(a))",
+              "real B", "fake A = G_BA(b)", "rec. B = G_AB(G_BA(b))"]
+    n = min(len(xa), len(xb))
+    return plotting.save_labelled_grid(
+        np.concatenate([r[:n] for r in rows]), path, nrow=n, row_labels=labels,
+        title=f"CycleGAN: A = {model.cfg.dataset}, B = 8x8 digits upsampled (held-out images)")
+
+
+# ----------------------------------------------------------------------------------------------
+# Super-resolution (pix2pix).
+
+
+def psnr(pred, target) -> float:
+    """Mean over images of 10 log10(1 / MSE), pixels in [0, 1] (MSE floored at 1e-10)."""
+    mse = np.square(np.asarray(pred) - target).reshape(len(target), -1).mean(1)
+    return float(np.mean(10 * np.log10(1 / np.maximum(mse, 1e-10))))
+
+
+def upsample(low, size: int, mode: str) -> np.ndarray:
+    return np.clip(resize(low, size, mode), 0, 1)
+
+
+def sr_scores(pred, target, labels, with_fid: bool = True, data_dir=None) -> dict:
+    """PSNR, L1, FID (to the MNIST test set) and MNIST-classifier accuracy of outputs."""
+    out = {"psnr": psnr(pred, target), "l1": float(np.abs(pred - target).mean())}
+    if with_fid:
+        out["fid"] = fid_to_mnist(pred, data_dir)
+        out["acc"] = accuracy(domain_classifier("mnist", data_dir=data_dir), pred, labels)
+    return out
+
+
+def sr_rows(x, y, factor: int, models: dict, with_fid: bool = True, data_dir=None) -> list:
+    """[(name, scores)] for the three resizes of the area-downsampled x and for each model
+    in `models` ({name: model with .translate(low)})."""
+    low = area_downsample(x, factor)
+    rows = [(mode, sr_scores(upsample(low, x.shape[-1], mode), x, y, with_fid, data_dir))
+            for mode in RESIZES]
+    for name, model in models.items():
+        rows.append((name, sr_scores(model.translate(low), x, y, with_fid, data_dir)))
+    return rows
+
+
+def save_sr_grid(models: dict, x, factor: int, path, title: str):
+    """Columns of examples; rows: input (shown by nearest), bilinear, each model, truth."""
+    low = area_downsample(x, factor)
+    rows = [("input 7x7" if factor == 4 and x.shape[-1] == 28 else "input",
+             upsample(low, x.shape[-1], "nearest")),
+            ("bilinear", upsample(low, x.shape[-1], "bilinear"))]
+    rows += [(name, m.translate(low)) for name, m in models.items()]
+    rows.append(("ground truth", x))
+    return plotting.save_labelled_grid(np.concatenate([r for _, r in rows]), path, nrow=len(x),
+                                       row_labels=[n for n, _ in rows], title=title)
