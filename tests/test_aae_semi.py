@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from test_gan import assert_bitwise, state, straight_and_resumed
+from test_ssgan import assert_exactly_n_labels
 
 import tinygen as tg
 from tinygen.data import DataLoader
@@ -131,15 +132,7 @@ def test_each_phase_changes_only_its_own_networks():
 
 def test_the_labelled_set_is_exactly_n_distinct_images_balanced_over_classes():
     x, y = data()
-    model = build(labels=30)
-    index = model.labelled.index.data
-    assert len(index) == 30 and len(set(index.tolist())) == 30
-    assert np.bincount(y[index], minlength=10).tolist() == [3] * 10
-    np.testing.assert_array_equal(model.labelled.y.data, y[index])
-    np.testing.assert_array_equal(model.labelled.x.data, x[index].reshape(30, -1))
-    # The checkpoint keeps nothing as long as the training set: no other label is stored.
-    for name, t in model.state_dict().items():
-        assert len(np.atleast_1d(t)) != len(y) or t.ndim == 0, name
+    assert_exactly_n_labels(build(labels=30), x, y, 30)
     assert build(labels=0).labelled is None               # clustering: no labelled set at all
 
 

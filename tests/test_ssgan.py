@@ -44,17 +44,23 @@ def tensors(x, y):
 # Exactly N labels.
 
 
+def assert_exactly_n_labels(model, x, y, n):
+    """The model's labelled set is n distinct training images, n/10 a class, with their true
+    labels, and nothing else in its state is as long as the training set (no other label)."""
+    index = model.labelled.index.data
+    assert len(index) == n and len(set(index.tolist())) == n
+    assert np.bincount(y[index], minlength=10).tolist() == [n // 10] * 10
+    np.testing.assert_array_equal(model.labelled.y.data, y[index])
+    np.testing.assert_array_equal(model.labelled.x.data, x[index].reshape(n, -1))
+    for name, t in model.state_dict().items():
+        assert len(np.atleast_1d(t)) != len(y) or t.ndim == 0, name
+
+
 def test_the_labelled_set_is_exactly_n_distinct_images_balanced_over_classes():
     x, y = data()
     model = build(labels=20)
+    assert_exactly_n_labels(model, x, y, 20)
     index = model.labelled.index.data
-    assert len(index) == 20 and len(set(index.tolist())) == 20
-    assert np.bincount(y[index], minlength=10).tolist() == [2] * 10
-    np.testing.assert_array_equal(model.labelled.y.data, y[index])
-    np.testing.assert_array_equal(model.labelled.x.data, x[index].reshape(20, -1))
-    # No other state of the model is as long as the training set: it keeps no other label.
-    for name, t in model.state_dict().items():
-        assert len(np.atleast_1d(t)) != len(y) or t.ndim == 0, name
     # The same seed picks the same images; another seed other ones.
     assert np.array_equal(build(labels=20).labelled.index.data, index)
     tg.manual_seed(0)
