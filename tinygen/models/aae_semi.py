@@ -147,7 +147,8 @@ class CategoricalAAE(Adversarial):
         super().__init__(cfg, mlp([d, h, h, k + z]), D)    # the encoder plays G
         self.heads = ClusterHeads(k, z, cfg.eta) if cfg.heads else None
         self.decoder = mlp([z if cfg.heads else k + z, h, h, d])       # Bernoulli logits
-        self.autoencoder = nn.ModuleList([m for m in (self.G, self.heads, self.decoder) if m])
+        self.autoencoder = nn.ModuleList([m for m in (self.G, self.heads, self.decoder)
+                                          if m is not None])
         self.opt_AE = optim.Adam(self.autoencoder.parameters(), lr=cfg.lr_ae)
         self.opt_C = optim.Adam(self.G.parameters(), lr=cfg.lr_cls)
         self.labelled = LabelledSet(cfg.labels, d, cfg.n_classes) if cfg.labels else None
