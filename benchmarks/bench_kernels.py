@@ -12,6 +12,7 @@ way (its input has requires_grad=True), so the comparison is like for like.
 Run:   python benchmarks/bench_kernels.py            (batch 128, 7 repeats; a few minutes)
        python benchmarks/bench_kernels.py --quick    (batch 16, 3 repeats; seconds)
        python benchmarks/bench_kernels.py --layer ConvTranspose2d(128   (one layer only)
+       python benchmarks/bench_kernels.py --pointwise  (activation and batch-norm kernels)
 The machine must be otherwise idle: with other jobs on the cores every number above moves
 (PyTorch's spinning OpenMP threads suffer most), so the load average is printed and saved.
 Writes a Markdown table to stdout and JSON to benchmarks/results/bench_kernels.json.
@@ -198,6 +199,50 @@ COLUMNS = [
 ]
 
 
+# The activations and batch norms of the DCGAN step, at batch 128 (`numba_pointwise.py`).
+POINTWISE_SHAPES = {"D conv1 out (128, 64, 14, 14)": (128, 64, 14, 14),
+                    "G linear out (128, 6272)": (128, 6272)}
+
+
+def pointwise(repeats):
+    """Median ms of each activation/batch-norm kernel: reference, Numba and PyTorch's op."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for label, shape in POINTWISE_SHAPES.items():
+        x = rng.standard_normal(shape).astype(np.float32)
+        g = rng.standard_normal(shape).astype(np.float32)
+        mean, var = reference.batch_norm_stats(x)
+        inv, w = 1 / np.sqrt(var + 1e-5), np.ones(shape[1], np.float32)
+        cases = {
+            "leaky_relu forward": lambda K: K.leaky_relu_forward(x, 0.2),
+            "leaky_relu backward": lambda K: K.leaky_relu_backward(g, x, 0.2),
+            "relu backward": lambda K: K.relu_backward(g, x),
+            "batch norm stats": lambda K: K.batch_norm_stats(x),
+            "batch norm forward": lambda K: K.batch_norm_forward(x, inv, -mean * inv),
+            "batch norm backward": lambda K: K.batch_norm_backward(g, x, mean, inv, w),
+        }
+        if torch is not None:
+            tx, tg_ = torch.from_numpy(x), torch.from_numpy(g)
+            tw, tb = torch.ones(shape[1]), torch.zeros(shape[1])
+            # PyTorch's own fused ops for the same work (aten's backward kernels where it has one)
+            theirs = {
+                "leaky_relu forward": lambda: F.leaky_relu(tx, 0.2),
+                "leaky_relu backward": lambda: torch.ops.aten.leaky_relu_backward(
+                    tg_, tx, 0.2, False),
+                "relu backward": lambda: torch.ops.aten.threshold_backward(tg_, tx, 0.0),
+                "batch norm stats": lambda: torch.var_mean(
+                    tx, dim=[d for d in range(tx.ndim) if d != 1], correction=0),
+                "batch norm forward": lambda: F.batch_norm(tx, None, None, tw, tb, True),
+            }
+        for name, fn in cases.items():
+            fns = {"reference": lambda fn=fn: fn(reference), "numba": lambda fn=fn: fn(numba_kernels)}
+            if torch is not None and name in theirs:
+                fns["torch"] = theirs[name]
+            med, _ = interleaved_medians(fns, repeats, block=10, settle=0.3, warmup_s=0.1)
+            rows.append({"shape": label, "kernel": name, **med})
+    return rows
+
+
 def markdown_table(rows):
     cols = [c for c in COLUMNS if c[0] in rows[0]]  # torch columns vanish without torch
     lines = [
@@ -219,11 +264,30 @@ def main():
                              "2, 1) for C = 1..16, the data behind _DIRECT_MAX_K")
     parser.add_argument("--size", type=int, default=14,
                         help="input height and width for --crossover (default 14)")
+    parser.add_argument("--pointwise", action="store_true",
+                        help="instead: time the activation and batch-norm kernels "
+                             "(numba_pointwise.py) against their NumPy twins and PyTorch")
     args = parser.parse_args()
     batch, repeats = (16, 3) if args.quick else (128, 7)
     repeats = args.repeats or repeats
     if torch is not None:
         torch.set_num_threads(2)
+    if args.pointwise:
+        rows = pointwise(max(repeats, 30))
+        print(f"float32, ms, medians of interleaved blocks; kernel threads "
+              f"{numba.get_num_threads()}; load average {os.getloadavg()[0]:.2f}\n")
+        print("| input | kernel | reference | numba | torch | reference / numba |\n"
+              "|---|---|---|---|---|---|")
+        for r in rows:
+            t = f"{r['torch']:.3f}" if "torch" in r else "-"
+            print(f"| {r['shape']} | {r['kernel']} | {r['reference']:.3f} | {r['numba']:.3f} | "
+                  f"{t} | {r['reference'] / r['numba']:.2f} |")
+        out = Path(__file__).resolve().parent / "results" / "bench_kernels_pointwise.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"rows": rows, "load_average_1min_at_end": os.getloadavg()[0]},
+                                  indent=2))
+        print(f"wrote {out}")
+        return
     if args.crossover:
         rows = crossover(batch, max(repeats, 20), size=args.size)
         print(f"Conv2d(C, 64, 4, 2, 1) {args.size}x{args.size}, batch {batch}, fwd+bwd ms, "

@@ -312,7 +312,7 @@ def batch_shapes(draw):
 
 @SETTINGS
 @given(shape=batch_shapes(), seed=seeds)
-def test_batch_norm_training_gradcheck(shape, seed):
+def test_batch_norm_training_gradcheck(backend, shape, seed):
     # The batch statistics depend on x, so d/dx has three paths (direct, mean, variance).
     rng = np.random.default_rng(seed)
     x, w, b = distinct(rng, shape), leaf(rng, shape[1]), leaf(rng, shape[1])
@@ -322,7 +322,7 @@ def test_batch_norm_training_gradcheck(shape, seed):
 
 @SETTINGS
 @given(shape=batch_shapes(), seed=seeds)
-def test_batch_norm_eval_gradcheck(shape, seed):
+def test_batch_norm_eval_gradcheck(backend, shape, seed):
     rng = np.random.default_rng(seed)
     mean, var = rng.standard_normal(shape[1]), rng.uniform(0.5, 2.0, shape[1])
     x, w, b = leaf(rng, *shape), leaf(rng, shape[1]), leaf(rng, shape[1])
@@ -331,7 +331,7 @@ def test_batch_norm_eval_gradcheck(shape, seed):
 
 @SETTINGS
 @given(shape=batch_shapes(), seed=seeds, dtype=st.sampled_from([np.float32, np.float64]))
-def test_fused_batch_norm_equals_its_composed_twin(shape, seed, dtype):
+def test_fused_batch_norm_equals_its_composed_twin(backend, shape, seed, dtype):
     rng = np.random.default_rng(seed)
     x = tg.tensor((3 * rng.standard_normal(shape) + 1).astype(dtype), requires_grad=True)
     w, b = (tg.tensor(rng.standard_normal(shape[1]).astype(dtype), requires_grad=True)

@@ -245,20 +245,25 @@ def relu_fwd(x):
     return np.maximum(x, 0)
 
 
-relu = primitive("relu", relu_fwd, lambda g, out, x: g * (x > 0))   # d relu = [x > 0]
+def relu_vjp(g, out, x):
+    from tinygen import kernels   # d relu = [x > 0]; imported here so `import tinygen` skips Numba
+    return kernels.relu_backward(g, x)
 
 
+relu = primitive("relu", relu_fwd, relu_vjp)
+
+
+# leaky_relu(x) = x for x > 0, slope x otherwise; d = 1 or slope. The loops are kernels
+# (tinygen/kernels/reference.py has the NumPy twins), imported at the first call so that
+# `import tinygen` does not load Numba.
 def leaky_relu_fwd(x, *, negative_slope=0.01):
-    # For a slope below 1, leaky_relu(x) = max(x, slope x) exactly (above 1, the min). One
-    # vectorised pass, where np.where's branchy select is about 6x slower on mixed signs.
-    pick = np.maximum if negative_slope <= 1 else np.minimum
-    return pick(x, x * negative_slope)
+    from tinygen import kernels
+    return kernels.leaky_relu_forward(x, negative_slope)
 
 
 def leaky_relu_vjp(g, out, x, negative_slope):
-    # d = 1 for x > 0, slope otherwise; selected with exact arithmetic, as in sigmoid_fwd.
-    positive = x > 0
-    return g * positive + (g * negative_slope) * ~positive
+    from tinygen import kernels
+    return kernels.leaky_relu_backward(g, x, negative_slope)
 
 
 leaky_relu_p = primitive("leaky_relu", leaky_relu_fwd, leaky_relu_vjp)

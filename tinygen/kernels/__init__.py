@@ -1,4 +1,4 @@
-"""Conv kernels with a switchable backend: ``numba`` (fast, the default) or ``reference``.
+"""Conv, activation and batch-norm kernels with a switchable backend: ``numba`` (fast, the default) or ``reference``.
 
 What this file teaches: how to give one API two interchangeable implementations. Both
 backends define the same functions with the same signatures, and this module's names are
@@ -10,7 +10,8 @@ once, at import) or at run time with ``set_backend(name)``. The reference backen
 imports Numba. Callers must look the names up at call time (``kernels.conv2d_forward(...)``,
 not ``from tinygen.kernels import conv2d_forward``), so that a switch reaches them.
 
-Read ``reference.py`` first (the math), then ``numba_kernels.py`` (the speed).
+Read ``reference.py`` first (the math), then ``numba_kernels.py`` (the speed; its activation
+and batch-norm kernels are in ``numba_pointwise.py``).
 """
 
 import contextlib
@@ -59,6 +60,8 @@ def _bind(module):
     global _backend, im2col, col2im, conv2d_forward, conv2d_backward, conv2d_input_grad
     global conv2d_weight_grad, conv_transpose2d_forward, conv_transpose2d_backward
     global conv_transpose2d_input_grad, conv_transpose2d_weight_grad
+    global leaky_relu_forward, leaky_relu_backward, relu_backward
+    global batch_norm_stats, batch_norm_forward, batch_norm_backward
     _backend = module
     im2col = module.im2col
     col2im = module.col2im
@@ -70,6 +73,12 @@ def _bind(module):
     conv_transpose2d_backward = module.conv_transpose2d_backward
     conv_transpose2d_input_grad = module.conv_transpose2d_input_grad
     conv_transpose2d_weight_grad = module.conv_transpose2d_weight_grad
+    leaky_relu_forward = module.leaky_relu_forward
+    leaky_relu_backward = module.leaky_relu_backward
+    relu_backward = module.relu_backward
+    batch_norm_stats = module.batch_norm_stats
+    batch_norm_forward = module.batch_norm_forward
+    batch_norm_backward = module.batch_norm_backward
 
 
 _bind(_load(os.environ.get("TINYGEN_KERNELS", "numba"), "TINYGEN_KERNELS"))

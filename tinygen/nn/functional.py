@@ -15,7 +15,8 @@ primitives with their own VJPs, because composing them would be slow or would hi
   im2col matrix for the backward (`saves=True`, see `conv2d_fwd`).
 - `max_pool2d` / `avg_pool2d` loop over the kernel's taps, never over pixels.
 - `batch_norm` in training folds the normalisation into one scale and one shift per channel,
-  and its VJP is the closed form (read `batch_norm_train_vjp`). Composed from engine ops it
+  and its VJP is the closed form (read `batch_norm_backward` in `tinygen/kernels/reference.py`;
+  the fused loops are in `numba_pointwise.py`). Composed from engine ops it
   made a pass over the activations per op and per broadcast sum, about ten forward and more
   backward; `batch_norm_composed` keeps that version as its readable twin, and the tests
   hold the two equal.
@@ -375,16 +376,15 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if count < 2:
         raise ValueError(f"batch_norm: training needs more than one value per channel, got "
                          f"input shape {x.shape}")
-    mean = x.data.mean(axis=axes, keepdims=True)
-    var = np.square(x.data - mean).mean(axis=axes, keepdims=True)  # biased, as in the papers
+    mean, var = kernels.batch_norm_stats(x.data)   # (C,) each; var biased, as in the papers
     c = x.shape[1]              # no affine part: a constant scale of 1 and shift of 0
     weight = weight if weight is not None else Tensor(np.ones(c, x.dtype))
     bias = bias if bias is not None else Tensor(np.zeros(c, x.dtype))
     y = batch_norm_train_p(x, weight, bias, mean=mean, var=var, eps=eps)
     if running_mean is not None:
-        _ema_update(running_mean, mean.reshape(-1), momentum)
+        _ema_update(running_mean, mean, momentum)
     if running_var is not None:
-        _ema_update(running_var, var.reshape(-1) * count / (count - 1), momentum)
+        _ema_update(running_var, var * count / (count - 1), momentum)
     return y
 
 
@@ -393,31 +393,19 @@ def _channel_axes(x):
     return (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
 
 
+# The primitive's forward and VJP: the math is in tinygen/kernels/reference.py
+# (`batch_norm_forward`, `batch_norm_backward`, with the closed-form gradient written out),
+# the fused loops in tinygen/kernels/numba_pointwise.py. mean and var are (C,).
+
+
 def batch_norm_train_fwd(x, w, b, *, mean, var, eps):
-    # y = (x - mean) / sqrt(var + eps) * w + b, folded into one scale and one shift per
-    # channel, so the big array is read once and written once.
-    _, shape = _channel_axes(x)
-    scale = w.reshape(shape) / np.sqrt(var + eps)
-    return x * scale + (b.reshape(shape) - mean * scale)
+    # y = (x - mean) / sqrt(var + eps) * w + b = x * scale + shift, per channel.
+    scale = w / np.sqrt(var + eps)
+    return kernels.batch_norm_forward(x, scale, b - mean * scale)
 
 
 def batch_norm_train_vjp(needs, g, out, x, w, b, *, mean, var, eps):
-    # With xhat = (x - mean) inv, inv = 1/sqrt(var + eps), and M values per channel:
-    #   dL/db = sum g,   dL/dw = sum g xhat,
-    #   dL/dx = w inv (g - (dL/db)/M - xhat (dL/dw)/M)      (the mean and the variance both
-    #   depend on x; these are their two correction terms, summed over the channel)
-    axes, shape = _channel_axes(x)
-    m = x.size // x.shape[1]
-    inv = 1 / np.sqrt(var + eps)
-    xc = x - mean
-    gb = g.sum(axis=axes, keepdims=True)
-    gw = (g * xc).sum(axis=axes, keepdims=True) * inv
-    gx = None
-    if needs[0]:
-        xc *= inv * gw / m                    # xhat (dL/dw) / M, in place
-        gx = g - xc
-        gx -= gb / m
-        gx *= w.reshape(shape) * inv
+    gx, gw, gb = kernels.batch_norm_backward(g, x, mean, 1 / np.sqrt(var + eps), w, needs[0])
     return gx, gw.reshape(w.shape), gb.reshape(b.shape)
 
 
