@@ -206,40 +206,43 @@ POINTWISE_SHAPES = {"D conv1 out (128, 64, 14, 14)": (128, 64, 14, 14),
 
 def pointwise(repeats):
     """Median ms of each activation/batch-norm kernel: reference, Numba and PyTorch's op."""
-    rows = []
     rng = np.random.default_rng(0)
-    for label, shape in POINTWISE_SHAPES.items():
-        x = rng.standard_normal(shape).astype(np.float32)
-        g = rng.standard_normal(shape).astype(np.float32)
-        mean, var = reference.batch_norm_stats(x)
-        inv, w = 1 / np.sqrt(var + 1e-5), np.ones(shape[1], np.float32)
-        cases = {
-            "leaky_relu forward": lambda K: K.leaky_relu_forward(x, 0.2),
-            "leaky_relu backward": lambda K: K.leaky_relu_backward(g, x, 0.2),
-            "relu backward": lambda K: K.relu_backward(g, x),
-            "batch norm stats": lambda K: K.batch_norm_stats(x),
-            "batch norm forward": lambda K: K.batch_norm_forward(x, inv, -mean * inv),
-            "batch norm backward": lambda K: K.batch_norm_backward(g, x, mean, inv, w),
+    return [row for label, shape in POINTWISE_SHAPES.items()
+            for row in _pointwise_shape(label, shape, repeats, rng)]
+
+
+def _pointwise_shape(label, shape, repeats, rng):
+    x = rng.standard_normal(shape).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    mean, var = reference.batch_norm_stats(x)
+    inv, w = 1 / np.sqrt(var + 1e-5), np.ones(shape[1], np.float32)
+    cases = {
+        "leaky_relu forward": lambda K: K.leaky_relu_forward(x, 0.2),
+        "leaky_relu backward": lambda K: K.leaky_relu_backward(g, x, 0.2),
+        "relu backward": lambda K: K.relu_backward(g, x),
+        "batch norm stats": lambda K: K.batch_norm_stats(x),
+        "batch norm forward": lambda K: K.batch_norm_forward(x, inv, -mean * inv),
+        "batch norm backward": lambda K: K.batch_norm_backward(g, x, mean, inv, w),
+    }
+    theirs = {}
+    if torch is not None:  # PyTorch's own op for the same work (aten's backward kernels)
+        tx, tgy = torch.from_numpy(x), torch.from_numpy(g)
+        tw, tb = torch.ones(shape[1]), torch.zeros(shape[1])
+        axes = [d for d in range(tx.ndim) if d != 1]
+        theirs = {
+            "leaky_relu forward": lambda: F.leaky_relu(tx, 0.2),
+            "leaky_relu backward": lambda: torch.ops.aten.leaky_relu_backward(tgy, tx, 0.2, False),
+            "relu backward": lambda: torch.ops.aten.threshold_backward(tgy, tx, 0.0),
+            "batch norm stats": lambda: torch.var_mean(tx, dim=axes, correction=0),
+            "batch norm forward": lambda: F.batch_norm(tx, None, None, tw, tb, True),
         }
-        if torch is not None:
-            tx, tg_ = torch.from_numpy(x), torch.from_numpy(g)
-            tw, tb = torch.ones(shape[1]), torch.zeros(shape[1])
-            # PyTorch's own fused ops for the same work (aten's backward kernels where it has one)
-            theirs = {
-                "leaky_relu forward": lambda: F.leaky_relu(tx, 0.2),
-                "leaky_relu backward": lambda: torch.ops.aten.leaky_relu_backward(
-                    tg_, tx, 0.2, False),
-                "relu backward": lambda: torch.ops.aten.threshold_backward(tg_, tx, 0.0),
-                "batch norm stats": lambda: torch.var_mean(
-                    tx, dim=[d for d in range(tx.ndim) if d != 1], correction=0),
-                "batch norm forward": lambda: F.batch_norm(tx, None, None, tw, tb, True),
-            }
-        for name, fn in cases.items():
-            fns = {"reference": lambda fn=fn: fn(reference), "numba": lambda fn=fn: fn(numba_kernels)}
-            if torch is not None and name in theirs:
-                fns["torch"] = theirs[name]
-            med, _ = interleaved_medians(fns, repeats, block=10, settle=0.3, warmup_s=0.1)
-            rows.append({"shape": label, "kernel": name, **med})
+    rows = []
+    for name, fn in cases.items():
+        fns = {"reference": lambda fn=fn: fn(reference), "numba": lambda fn=fn: fn(numba_kernels)}
+        if name in theirs:
+            fns["torch"] = theirs[name]
+        med, _ = interleaved_medians(fns, repeats, block=10, settle=0.3, warmup_s=0.1)
+        rows.append({"shape": label, "kernel": name, **med})
     return rows
 
 

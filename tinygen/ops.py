@@ -246,7 +246,8 @@ def relu_fwd(x):
 
 
 def relu_vjp(g, out, x):
-    from tinygen import kernels   # d relu = [x > 0]; imported here so `import tinygen` skips Numba
+    # d relu = [x > 0]; kernels is imported here so that `import tinygen` does not load Numba
+    from tinygen import kernels
     return kernels.relu_backward(g, x)
 
 

@@ -1,4 +1,4 @@
-"""Conv, activation and batch-norm kernels with a switchable backend: ``numba`` (fast, the default) or ``reference``.
+"""Conv, activation and batch-norm kernels; two backends: ``numba`` (the default), ``reference``.
 
 What this file teaches: how to give one API two interchangeable implementations. Both
 backends define the same functions with the same signatures, and this module's names are

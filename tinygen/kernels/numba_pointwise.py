@@ -21,8 +21,8 @@ tinygen's thread team (``team.py``). The math is the reference's; only the passe
 
 Arrays of fewer than ``_SMALL`` values are done by the calling thread alone: waking a helper
 costs more than it saves. Below ``_NUMPY_BELOW`` values the NumPy twin runs instead, so models
-with only small activations never compile these loops. Read next: the callers, ``ops.leaky_relu`` and
-``nn.functional.batch_norm``.
+with only small activations never compile these loops. Read next: the callers,
+``ops.leaky_relu`` and ``nn.functional.batch_norm``.
 """
 
 import numpy as np
@@ -73,15 +73,6 @@ def _leaky_relu_backward(g, x, slope, gx, T, t0, t1):
         out[i] = v if xs[i] > 0 else v * slope
 
 
-@njit(cache=True, nogil=True)
-def _relu_backward(g, x, zero, gx, T, t0, t1):
-    lo, hi = t0 * x.size // T, t1 * x.size // T
-    gs, xs, out = g[lo:hi], x[lo:hi], gx[lo:hi]
-    for i in range(hi - lo):
-        v = gs[i]
-        out[i] = v if xs[i] > 0 else v * zero  # not 0: g = NaN or inf gives NaN, as g * [x > 0]
-
-
 def _elementwise(kernel, arrays, scalars, like):
     """Run a flat kernel over C-contiguous copies of ``arrays``; returns a fresh output."""
     flat = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
@@ -109,7 +100,9 @@ def relu_backward(g, x):
     """dL/dx = g where x > 0, else 0."""
     if x.size < _NUMPY_BELOW:
         return reference.relu_backward(g, x)
-    return _elementwise(_relu_backward, (g, x), (g.dtype.type(0),), g)
+    # leaky_relu's loop with slope 0: g * 0, not 0, where x <= 0, so a NaN or inf in g gives
+    # NaN there, as the reference's g * [x > 0] does.
+    return _elementwise(_leaky_relu_backward, (g, x), (g.dtype.type(0),), g)
 
 
 # ---------------------------------------------------------------------------------------------
