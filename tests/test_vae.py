@@ -29,7 +29,8 @@ def model_of(kind, **overrides):
 
 
 VARIANTS = [("vae", {}), ("vae", {"arch": "conv"}), ("vae", {"decoder": "gaussian"}),
-            ("vae", {"kl_weight": 0.25}), ("cvae", {}), ("cvae", {"arch": "conv"})]
+            ("vae", {"kl_weight": 0.25}), ("vae", {"hidden_layers": 2}), ("cvae", {}),
+            ("cvae", {"arch": "conv"}), ("cvae", {"hidden_layers": 3})]
 
 
 @pytest.mark.parametrize("kind, overrides", VARIANTS)
@@ -110,6 +111,19 @@ def test_cvae_decodes_the_label_it_is_given():
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="arch must be"):
         model_of("vae", arch="transformer")
+    with pytest.raises(ValueError, match="hidden_layers must be >= 1, got 0"):
+        model_of("vae", hidden_layers=0)
+
+
+@pytest.mark.parametrize("kind", ["vae", "cvae"])
+def test_hidden_layers_stack_in_both_networks(kind):
+    model = model_of(kind, hidden_layers=3)
+    extra = 10 if kind == "cvae" else 0
+    widths = [[p.shape for p in net.parameters() if p.ndim == 2] for net in
+              (model.encoder, model.decoder)]
+    # Linear weights are (out, in): 64 (+ labels) -> 12 -> 12 -> 12 -> 2 * 3, and back.
+    assert widths[0] == [(12, 64 + extra), (12, 12), (12, 12), (6, 12)]
+    assert widths[1] == [(12, 3 + extra), (12, 12), (12, 12), (64, 12)]
 
 
 @pytest.fixture(scope="module")

@@ -119,9 +119,10 @@ def save_manifold(model, path, n=15) -> Path:
     # Column c holds z1 = z[c, 0], row r holds z2 = z[r n, 1] (top row = highest z2): normal
     # quantiles, so the labels are in units of the prior's standard deviation.
     z = gaussian_grid(n)
+    tick = [f"{round(v, 1) + 0.0:.1f}" for v in z[:n, 0]]   # + 0.0 turns -0.0 into 0.0
     return plotting.save_labelled_grid(
-        model.generate(z), path, nrow=n, row_labels=[f"z2={v:.1f}" for v in z[::n, 1]],
-        col_labels=[f"{v:.1f}" for v in z[:n, 0]],
+        model.generate(z), path, nrow=n, row_labels=[f"z2={t}" for t in tick[::-1]],
+        col_labels=tick,
         title="decoded latent grid: z1 across (columns), z2 down (rows)")
 
 

@@ -41,6 +41,7 @@ class Config:
     seed: int = 0
     arch: str = "mlp"              # "mlp" (784-400-20-400-784) or "conv"
     hidden: int = 400
+    hidden_layers: int = 1         # hidden layers in each mlp network (the 8x8 demo uses 2)
     latent: int = 20
     decoder: str = "bernoulli"     # "bernoulli" (BCE) or "gaussian" (squared error)
     decoder_std: float = 0.1       # std of the Gaussian decoder, when used
@@ -57,6 +58,8 @@ class VAE(Model):
         if cfg.arch not in ("mlp", "conv") or cfg.decoder not in ("bernoulli", "gaussian"):
             raise ValueError(f"VAE: arch must be mlp|conv and decoder bernoulli|gaussian, got "
                              f"{cfg.arch!r}, {cfg.decoder!r}")
+        if cfg.hidden_layers < 1:
+            raise ValueError(f"VAE: hidden_layers must be >= 1, got {cfg.hidden_layers}")
         self.cfg = cfg
         self.image_shape = (cfg.channels, cfg.image_size, cfg.image_size)
         self.encoder, self.decoder = self._networks(cfg, self.n_conditions)
@@ -66,8 +69,9 @@ class VAE(Model):
         """Encoder to (mu, logvar) and decoder from z; `extra` inputs are for conditioning."""
         d = int(np.prod(self.image_shape))
         if cfg.arch == "mlp":
-            return (mlp([d + extra, cfg.hidden, 2 * cfg.latent]),
-                    mlp([cfg.latent + extra, cfg.hidden, d]))
+            hidden = [cfg.hidden] * cfg.hidden_layers
+            return (mlp([d + extra, *hidden, 2 * cfg.latent]),
+                    mlp([cfg.latent + extra, *hidden, d]))
         return (ConvEncoder(cfg.channels + extra, cfg.image_size, 2 * cfg.latent),
                 ConvDecoder(cfg.latent + extra, cfg.channels, cfg.image_size))
 
