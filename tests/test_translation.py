@@ -363,3 +363,19 @@ def test_cli_train_eval_and_sample_translate(tmp_path, capsys, name, metric):
                  str(tmp_path / "bad"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("tinygen: error: ") and "--gan-loss must be one of" in err
+
+
+def test_cli_takes_zero_pool_and_zero_blocks_but_not_zero_width(tmp_path, capsys):
+    """--pool-size 0 (no pool) and --blocks 0 (no residual blocks) are real settings, so the
+    CLI's "a positive default cannot be 0" rule lets them through; --width 0 stays refused."""
+    pytest.importorskip("sklearn")
+    out = tmp_path / "zero"
+    assert main(["train", "cyclegan", "--dataset", "digits", "--pool-size", "0", "--blocks", "0",
+                 "--width", "2", "--max-steps", "2", "--out", str(out), "--quiet"]) == 0
+    from tinygen.train import load_config
+    cfg = load_config(out / "checkpoint.npz")
+    assert (cfg["pool_size"], cfg["blocks"]) == (0, 0)
+    assert main(["train", "cyclegan", "--dataset", "digits", "--width", "0", "--out",
+                 str(tmp_path / "bad"), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        "tinygen: error: --width must be positive, got 0"

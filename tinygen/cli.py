@@ -274,8 +274,10 @@ def _check_options(config_class, overrides: dict) -> None:
     """Refuse impossible values up front, in the flag's own name. Every integer option is a
     count or a seed, so it cannot be negative; one whose default is positive (epochs, batch
     size, layer widths) cannot be zero either. (An AE's --hidden 0 means "no hidden layer",
-    and its default is 0. An option whose default is negative is an index that counts from
-    the end, like --fm-layer; the model checks it.) Every float option must be finite."""
+    and its default is 0; a Config lists in `may_be_zero` the others whose 0 means
+    something, like CycleGAN's --pool-size. An option whose default is negative is an index
+    that counts from the end, like --fm-layer; the model checks it.) Every float option must
+    be finite."""
     defaults = config_class()
     for name, value in overrides.items():
         flag = "--" + name.replace("_", "-")
@@ -283,7 +285,8 @@ def _check_options(config_class, overrides: dict) -> None:
         if isinstance(default, int) and not isinstance(default, bool) and default < 0:
             continue
         if isinstance(value, int) and not isinstance(value, bool):
-            least = 1 if isinstance(default, int) and default >= 1 else 0
+            zero_ok = name in getattr(config_class, "may_be_zero", ())
+            least = 1 if isinstance(default, int) and default >= 1 and not zero_ok else 0
             if value < least:
                 raise UserError(f"{flag} must be {'positive' if least else '>= 0'}, got "
                                 f"{value}")

@@ -55,6 +55,7 @@ Read next: `pix2pix.py`, the paired case; `tinygen/translation.py` for the measu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -104,6 +105,9 @@ class Config:
     seed: int = 0
     image_size: int = 28
     channels: int = 1
+    # Counts whose 0 is a real setting although their default is positive (`tinygen train`
+    # refuses 0 for the others): no pool (D sees only this step's fakes); no residual blocks.
+    may_be_zero: ClassVar[tuple] = ("pool_size", "blocks")
 
 
 # ----------------------------------------------------------------------------------------------
