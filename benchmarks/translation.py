@@ -35,6 +35,7 @@ from tinygen.data.translation import load_domain  # noqa: E402
 from tinygen.models import cyclegan, pix2pix  # noqa: E402
 from tinygen.translation import (  # noqa: E402
     cyclegan_metrics,
+    save_confusions,
     save_cycle_grid,
     save_sr_grid,
     sr_rows,
@@ -87,14 +88,19 @@ def cyclegan_table(args, data):
                               **({"epochs": args.epochs} if args.epochs else {}))
         model = cyclegan.CycleGAN(cfg)
         seconds, steps = train(model, x, y, cfg, args.seed)
-        m = cyclegan_metrics(model, xt, yt, xb, yb, data_dir=args.data_dir)
+        m = cyclegan_metrics(model, xt, yt, xb, yb, data_dir=args.data_dir, confusions=True)
+        figures = save_confusions(m, args.out / f"cyclegan_lambda{lam:g}_confusion.png")
+        print("\n".join(f"  {d}: rows = source label, columns = class read\n"
+                        f"{m[f'confusion_{d}']}" for d in ("ab", "ba")), flush=True)
         print(f"cyclegan {name}: {steps} steps in {seconds:.0f}s: {m}", flush=True)
         rows.append([name, f"{100 * m['agree_ab']:.1f}%", f"{100 * m['agree_ba']:.1f}%",
                      m["cycle_a"], m["cycle_b"],
                      f"{m['fid_ba']:.1f} ({m['fid_b_untranslated']:.1f})",
                      cfg.epochs, steps, f"{seconds:.0f}"])
+        m = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in m.items()}
         record.append({"setting": name, "config": dataclasses.asdict(cfg), **m,
-                       "steps": steps, "seconds": seconds})
+                       "steps": steps, "seconds": seconds,
+                       "figures": [str(f) for f in figures]})
         save_cycle_grid(model, xt[:10], xb[:10],
                         args.out / f"cyclegan_lambda{lam:g}.png")
     clf = (f"classifiers on real held-out images: MNIST {100 * m['real_acc_a']:.2f}%, "

@@ -14,7 +14,10 @@ half) and writes, to --out (default out/cyclegan):
 
 1. cycle.png            rows of held-out images: real A (MNIST), fake B = G_AB(a),
                         reconstructed A = G_BA(G_AB(a)), then real B, fake A, reconstructed B;
-2. cycle_no_cycle.png   the same without the cycle loss (with --ablation).
+2. confusion_ab.png, confusion_ba.png  which digit each held-out source digit became, as
+                        the target domain's classifier reads it (rows: source label);
+3. cycle_no_cycle.png, confusion_no_cycle_ab.png, confusion_no_cycle_ba.png  the same
+                        without the cycle loss (with --ablation).
 
 and prints whether the digit survived: how often each target domain's classifier agrees with
 the source label (`tinygen/translation.py`), the cycle error and FID in the MNIST direction.
@@ -25,7 +28,7 @@ import time
 from tinygen import demo
 from tinygen.data.translation import load_domain
 from tinygen.models.cyclegan import Config, CycleGAN
-from tinygen.translation import cyclegan_metrics, save_cycle_grid
+from tinygen.translation import cyclegan_metrics, save_confusions, save_cycle_grid
 
 
 def main(argv=None):
@@ -44,24 +47,27 @@ def main(argv=None):
         print(f"lambda_cycle {lam:g}: trained in {time.perf_counter() - start:.0f}s", flush=True)
         name = "cycle.png" if lam else "cycle_no_cycle.png"
         figures.append(save_cycle_grid(model, xt[:10], xb[:10], args.out / name))
-        report(model, xt, yt, xb, yb, args)
+        figures += report(model, xt, yt, xb, yb, args,
+                          "confusion.png" if lam else "confusion_no_cycle.png")
     demo.show(figures)
 
 
-def report(model, xt, yt, xb, yb, args):
-    """The numbers behind the figure (the smoke run skips the classifiers, which may need
-    minutes of training on a fresh machine)."""
+def report(model, xt, yt, xb, yb, args, name):
+    """The numbers behind the figure, and the confusion figures (the smoke run skips the
+    classifiers, which may need minutes of training on a fresh machine)."""
     n = 50 if args.smoke else 1000
     if args.smoke:
         rec = model.translate(model.translate(xt[:n], "ab"), "ba")
         print(f"  cycle error A {abs(rec - xt[:n]).mean():.4f} per pixel (smoke: no classifier)")
-        return
-    m = cyclegan_metrics(model, xt[:n], yt[:n], xb, yb, data_dir=args.data_dir)
+        return []
+    m = cyclegan_metrics(model, xt[:n], yt[:n], xb, yb, data_dir=args.data_dir,
+                         confusions=True)
     print(f"  digit kept A->B {100 * m['agree_ab']:.1f}%, B->A {100 * m['agree_ba']:.1f}% "
           f"(classifiers on real images: {100 * m['real_acc_a']:.1f}%, "
           f"{100 * m['real_acc_b']:.1f}%); cycle error A {m['cycle_a']:.4f}, B "
           f"{m['cycle_b']:.4f}; FID of G_BA(b) {m['fid_ba']:.1f} (untranslated b: "
           f"{m['fid_b_untranslated']:.1f})")
+    return save_confusions(m, args.out / name)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_gan import assert_bitwise, state, straight_and_resumed
 
@@ -379,3 +379,35 @@ def test_cli_takes_zero_pool_and_zero_blocks_but_not_zero_width(tmp_path, capsys
                  str(tmp_path / "bad"), "--quiet"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == \
         "tinygen: error: --width must be positive, got 0"
+
+
+class _Reader:
+    """A stand-in classifier that reads image i as the class stored in its first pixel."""
+
+    def predict(self, images):
+        return np.eye(10)[np.asarray(images)[:, 0, 0, 0].astype(int)]
+
+
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), min_size=1, max_size=40))
+@settings(max_examples=30, deadline=None)
+def test_confusion_counts_each_label_read_pair(pairs):
+    from tinygen.translation import accuracy, confusion
+    labels, read = np.array(pairs).T
+    images = np.zeros((len(pairs), 1, 2, 2))
+    images[:, 0, 0, 0] = read
+    counts = confusion(_Reader(), images, labels)
+    expected = np.zeros((10, 10), np.int64)
+    for t, r in pairs:
+        expected[t, r] += 1
+    np.testing.assert_array_equal(counts, expected)
+    assert np.trace(counts) / len(pairs) == accuracy(_Reader(), images, labels)
+
+
+def test_confusion_figures_are_written(tmp_path):
+    from tinygen.translation import save_confusions
+    counts = np.diag(np.arange(1, 11))
+    counts[3, 5] = 4
+    m = {"confusion_ab": counts, "confusion_ba": counts.T, "agree_ab": 0.9, "agree_ba": 0.8}
+    paths = save_confusions(m, tmp_path / "confusion.png")
+    assert [p.name for p in paths] == ["confusion_ab.png", "confusion_ba.png"]
+    assert all(p.stat().st_size > 0 for p in paths)

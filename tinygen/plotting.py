@@ -113,3 +113,29 @@ def save_samples(samples, path, title=None) -> Path:
         return save_image_grid(samples, path)
     return save_labelled_grid(samples, path, nrow=int(np.ceil(np.sqrt(len(samples)))),
                               title=title)
+
+
+def save_confusion(counts, path, title, xlabel="predicted class", ylabel="true class") -> Path:
+    """A confusion matrix as a heat map: counts[i, j] images of class i read as class j, each
+    cell printed, rows normalised for the colour so every class's row is comparable."""
+    plt = _pyplot()
+    counts = np.asarray(counts)
+    k = len(counts)
+    share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7,
+                    color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="share of the row")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path

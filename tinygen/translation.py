@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from pathlib import Path
 
 import numpy as np
 
@@ -90,6 +91,14 @@ def accuracy(classifier, images, labels) -> float:
     return float((classifier.predict(images).argmax(1) == np.asarray(labels)).mean())
 
 
+def confusion(classifier, images, labels, k: int = 10) -> np.ndarray:
+    """(k, k) counts: row i = images whose label is i, column j = the classifier read j."""
+    pred = classifier.predict(images).argmax(1)
+    counts = np.zeros((k, k), np.int64)
+    np.add.at(counts, (np.asarray(labels, np.int64), pred), 1)
+    return counts
+
+
 def first_images(loader, n: int):
     """The first n (images, labels) of a loader of batches, as arrays."""
     xs, ys = [], []
@@ -115,8 +124,11 @@ def fid_to_mnist(images, data_dir=None) -> float:
 # CycleGAN.
 
 
-def cyclegan_metrics(model, xa, ya, xb, yb, domain_a: str = "mnist", data_dir=None) -> dict:
-    """Agreement both ways, cycle error both ways, FID in the MNIST direction."""
+def cyclegan_metrics(model, xa, ya, xb, yb, domain_a: str = "mnist", data_dir=None,
+                     confusions: bool = False) -> dict:
+    """Agreement both ways, cycle error both ways, FID in the MNIST direction; with
+    `confusions`, also each direction's (10, 10) confusion counts (source label x class read
+    by the target domain's classifier)."""
     size = model.cfg.image_size
     clf_a, clf_b = domain_classifier(domain_a, size, data_dir), digits_classifier(size)
     fake_b, fake_a = model.translate(xa, "ab"), model.translate(xb, "ba")
@@ -125,10 +137,29 @@ def cyclegan_metrics(model, xa, ya, xb, yb, domain_a: str = "mnist", data_dir=No
            "cycle_a": float(np.abs(model.translate(fake_b, "ba") - xa).mean()),
            "cycle_b": float(np.abs(model.translate(fake_a, "ab") - xb).mean()),
            "real_acc_a": accuracy(clf_a, xa, ya), "real_acc_b": accuracy(clf_b, xb, yb)}
+    if confusions:
+        # Which digit each source digit turns into: a near-permutation off the diagonal
+        # would mean the Gs learned a consistent relabelling the cycle loss cannot see.
+        out["confusion_ab"] = confusion(clf_b, fake_b, ya)
+        out["confusion_ba"] = confusion(clf_a, fake_a, yb)
     if domain_a == "mnist":
         out["fid_ba"] = fid_to_mnist(fake_a, data_dir)    # G_BA(b) against MNIST
         out["fid_b_untranslated"] = fid_to_mnist(xb, data_dir)
     return out
+
+
+def save_confusions(metrics: dict, path, domain_a: str = "mnist") -> list:
+    """The two confusion matrices of `cyclegan_metrics(..., confusions=True)` as figures,
+    written to path with _ab and _ba before the suffix."""
+    path = Path(path)
+    names = {"ab": f"{domain_a} digits through G_AB, read as 8x8 digits",
+             "ba": f"8x8 digits through G_BA, read as {domain_a}"}
+    return [plotting.save_confusion(
+        metrics[f"confusion_{d}"], path.with_name(f"{path.stem}_{d}{path.suffix}"),
+        title=f"CycleGAN {d[0].upper()}->{d[1].upper()}: {names[d]}\n"
+              f"(agreement {100 * metrics[f'agree_{d}']:.1f}%, the diagonal)",
+        xlabel="class the target domain's classifier reads", ylabel="source digit's label")
+        for d in ("ab", "ba")]
 
 
 def save_cycle_grid(model, xa, xb, path):
