@@ -39,6 +39,26 @@ def test_demo_smoke_mode_writes_its_figures(name, figures, tmp_path, capsys):
         assert str(tmp_path / figure) in printed        # the demo says where it wrote it
 
 
+def test_a_demo_run_folder_can_be_evaluated_and_a_nameless_one_is_refused(tmp_path, capsys):
+    """A demo records its model's registered name, so `tinygen eval OUT/run` rebuilds it; a
+    checkpoint without one gets a one-line error naming the file, not a KeyError."""
+    from tinygen import serialization
+    from tinygen.cli import main
+    from tinygen.report import load_run
+
+    load("vae").main(["--smoke", "--out", str(tmp_path)])
+    model, cfg, name = load_run(tmp_path / "run")
+    assert (name, cfg.hidden_layers, model.cfg.latent) == ("vae", 2, 2)
+    ckpt = serialization.load(tmp_path / "run" / "checkpoint.npz")
+    ckpt["config"] = {k: v for k, v in ckpt["config"].items() if k != "model"}
+    serialization.save(ckpt, tmp_path / "nameless" / "checkpoint.npz")
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "nameless")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("tinygen: error: ") and "does not name a registered model" in err
+    assert "nameless" in err
+
+
 def test_autodiff_tour_prints_the_graph_and_passes_gradcheck(capsys):
     load("autodiff_tour").main([])
     printed = capsys.readouterr().out

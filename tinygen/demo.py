@@ -8,10 +8,12 @@ Every demo takes --dataset (the offline 8x8 digits by default, or MNIST), --epoc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 import tinygen as tg
+from tinygen import models
 from tinygen.data import DataLoader
 from tinygen.data.datasets import load_dataset
 from tinygen.train import CHECKPOINT, fit
@@ -56,7 +58,9 @@ def train(model, x, y, args, name: str, quiet: bool = True, resume: bool = False
             old.unlink(missing_ok=True)
     loader = DataLoader((x, y), batch_size=model.cfg.batch_size, shuffle=True,
                         generator=args.seed)
-    fit(model, loader, model.cfg.epochs, out, config=model.cfg, sample_every=0, resume=resume,
+    name = models.name_of(model)            # recorded so that `tinygen eval OUT/name` works
+    config = model.cfg if name is None else {"model": name, **dataclasses.asdict(model.cfg)}
+    fit(model, loader, model.cfg.epochs, out, config=config, sample_every=0, resume=resume,
         quiet=quiet, max_steps=3 if args.smoke else None,
         log_every=1 if args.smoke else max(1, len(loader)))
     model.eval()

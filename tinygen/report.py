@@ -53,6 +53,11 @@ def load_run(run_dir: Path):
                                 f"`tinygen train`")
     ckpt = serialization.load(path)
     config = dict(ckpt["config"])
+    if config.get("model") not in models.REGISTRY:
+        raise serialization.CheckpointError(
+            f"{path}: the checkpoint does not name a registered model (model="
+            f"{config.get('model')!r}), so it cannot be rebuilt; `tinygen eval` and `sample` "
+            f"read run folders written by `tinygen train` or a demo")
     name = config.pop("model")
     module = models.REGISTRY[name][0]
     cfg = module.Config(**config)

@@ -44,3 +44,12 @@ def build(name: str, config):
     if name not in REGISTRY:
         raise KeyError(f"unknown model {name!r}; choose from {', '.join(REGISTRY)}")
     return REGISTRY[name][1](config)
+
+
+def name_of(model) -> str | None:
+    """The registered name of a model built from a registered Config, else None (so a run
+    folder can record what to rebuild: `tinygen eval` and `sample` read it)."""
+    for name, (module, cls) in REGISTRY.items():
+        if type(model) is cls and type(model.cfg) is module.Config:
+            return name
+    return None
