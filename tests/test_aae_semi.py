@@ -136,6 +136,20 @@ def test_the_labelled_set_is_exactly_n_distinct_images_balanced_over_classes():
     assert build(labels=0).labelled is None               # clustering: no labelled set at all
 
 
+def test_all_labels_means_every_training_image_even_with_unbalanced_classes():
+    """The papers' "all labels" row (60,000 on MNIST, whose classes hold 5,421 to 6,742
+    images): labels equal to the training set's size keep every image, in order."""
+    x, y = data(200)
+    y = np.where(y == 3, 4, y)                                   # class 3 empty, class 4 doubled
+    tg.manual_seed(0)
+    model = aae_semi.CategoricalAAE(aae_semi.Config(image_size=8, hidden=6, latent=2,
+                                                    labels=200, batch_size=10))
+    model.setup(x, y)
+    np.testing.assert_array_equal(model.labelled.index.data, np.arange(200))
+    np.testing.assert_array_equal(model.labelled.y.data, y)
+    np.testing.assert_array_equal(model.labelled.x.data, x.reshape(200, -1))
+
+
 def test_training_never_reads_the_batchs_labels():
     assert_ignores_loader_labels(build, *data())
 

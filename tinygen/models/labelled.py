@@ -51,9 +51,14 @@ class LabelledSet(nn.Module):
         return len(self.index.data)
 
     def choose(self, x, y, seed) -> None:
-        """Keep N / K images of each class in y, picked with `seed`."""
+        """Keep N / K images of each class in y, picked with `seed`; or, when N is the size of
+        the training set (the papers' "all labels" rows), every image, however unbalanced
+        its classes are."""
         y = np.asarray(y, np.int64)
-        index = labelled_subset(y, len(self) // self.n_classes, seed=seed)
+        if len(self) == len(y):
+            index = np.arange(len(y), dtype=np.int64)
+        else:
+            index = labelled_subset(y, len(self) // self.n_classes, seed=seed)
         self.index.data = index
         self.x.data = np.asarray(x, np.float32).reshape(len(y), -1)[index]
         self.y.data = y[index]
