@@ -1,6 +1,6 @@
 """The main demo: train a VAE with a 2-D latent space and look inside it.
 
-    python demos/vae.py                     # about 10 seconds on a laptop CPU, no download
+    python demos/vae.py                     # 20-25 s on a 2-core VM, no download
     python demos/vae.py --dataset mnist     # real MNIST, about 45 seconds (TINYGEN_DATA or
                                             # --data-dir)
 
