@@ -58,8 +58,9 @@ def train(model, x, y, args, name: str, quiet: bool = True, resume: bool = False
             old.unlink(missing_ok=True)
     loader = DataLoader((x, y), batch_size=model.cfg.batch_size, shuffle=True,
                         generator=args.seed)
-    name = models.name_of(model)            # recorded so that `tinygen eval OUT/name` works
-    config = model.cfg if name is None else {"model": name, **dataclasses.asdict(model.cfg)}
+    registered = models.name_of(model)      # recorded so that `tinygen eval OUT/name` works
+    config = (model.cfg if registered is None
+              else {"model": registered, **dataclasses.asdict(model.cfg)})
     fit(model, loader, model.cfg.epochs, out, config=config, sample_every=0, resume=resume,
         quiet=quiet, max_steps=3 if args.smoke else None,
         log_every=1 if args.smoke else max(1, len(loader)))
