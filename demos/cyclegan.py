@@ -7,7 +7,7 @@
 Needs MNIST (TINYGEN_DATA or --data-dir). Run time: 0.35-0.45 s per step of 32 on one core of
 a shared 2-core AMD EPYC VM (600 steps took 229-259 s), so 11-14 minutes for the default
 epoch, twice that with --ablation (estimated from 600 steps). `--epochs 3` trained in 1,742 s
-(9.7 min an epoch, one thread, beside up to three other runs): 60.1% / 83.0% agreement.
+(9.7 min an epoch, one thread, beside another one-thread run): 60.1% / 83.0% agreement.
 
 It trains `tinygen/models/cyclegan.py` (two generators, two PatchGAN discriminators, least
 squares GAN loss, cycle loss x 10, a pool of 50 past fakes, linear lr decay over the second

@@ -7,7 +7,7 @@ Needs MNIST (TINYGEN_DATA or --data-dir). Run time: the same two trainings (2 ep
 steps of 64 each) took 150 s (L1 only) and 321 s (pix2pix) on one core of a shared 2-core AMD
 EPYC VM in `benchmarks/translation.py`, whose scoring of the 10,000 test images took about
 half a minute more: about 9 minutes in all. The demo's own full run trained in 122 s and
-255 s (one thread, beside up to three other runs; pix2pix 93.89% accuracy).
+255 s (one thread, beside another one-thread run; pix2pix 93.89% accuracy).
 
 Each 28x28 image is averaged down to 7x7 (4x4 blocks); the U-Net G of
 `tinygen/models/pix2pix.py` learns to invert that, once with L1 alone (lambda_gan = 0) and
