@@ -4,13 +4,14 @@
     python benchmarks/profile_step.py --model vae --steps 50
     python benchmarks/profile_step.py --torch          # also torch.profiler on the same step
 
-Each registered primitive's forward and VJP functions are wrapped in a timer for the run (the
-same wrapping for all, about a microsecond each), and so is each optimizer's `step`. The
-table lists milliseconds per training step, by primitive, with calls per step; what is left
-over ("outside the primitives") is the engine's own work: building the tape, walking it
-backwards, summing gradients, and the model's Python. With --torch the same step written in
-PyTorch (`bench_models.TORCH_STEPS`, same layers and weights) runs under `torch.profiler`,
-whose self-CPU table is printed below ours; it adds its own overhead to every op.
+Each registered primitive's forward and VJP functions are wrapped in a timer for the run, and
+so is each of the model's optimizers' `step`. The table lists milliseconds per training step,
+by primitive, with calls per step; what is left over ("outside the primitives") is everything
+else: the engine (the tape, the backward walk, gradient sums), zero_grad, parameter walks,
+the model's own Python and the timers themselves (`python -m cProfile` splits it further).
+With --torch the same step written in PyTorch (`bench_models.TORCH_STEPS`, same layers and
+weights) runs under `torch.profiler`, whose self-CPU table is printed below ours; it adds its
+own overhead to every op.
 
 Run it on an idle machine (see `bench_models.py`); the load average is printed.
 """
@@ -53,7 +54,8 @@ class Timers:
 
 
 def instrument(model, timers):
-    """Wrap every primitive and the model's optimizers; returns a function that undoes it."""
+    """Wrap every primitive and the model's optimizers; returns a function that unwraps the
+    primitives (they are shared by the whole process; the optimizers die with the model)."""
     saved = [(p, p.forward, p.vjps, p.variadic_vjp, p.joint_vjp) for p in ops.PRIMITIVES.values()]
     for name, p in ops.PRIMITIVES.items():
         p.forward = timers.wrap(name, "forward", p.forward)
