@@ -12,7 +12,7 @@ way (its input has requires_grad=True), so the comparison is like for like.
 Run:   python benchmarks/bench_kernels.py            (batch 128, 7 repeats; a few minutes)
        python benchmarks/bench_kernels.py --quick    (batch 16, 3 repeats; seconds)
        python benchmarks/bench_kernels.py --layer ConvTranspose2d(128   (one layer only)
-       python benchmarks/bench_kernels.py --pointwise  (activation and batch-norm kernels)
+       python benchmarks/bench_kernels.py --pointwise  (activation, batch-norm, minibatch kernels)
 The machine must be otherwise idle: with other jobs on the cores every number above moves
 (PyTorch's spinning OpenMP threads suffer most), so the load average is printed and saved.
 Writes a Markdown table to stdout and JSON to benchmarks/results/bench_kernels.json.
@@ -204,11 +204,39 @@ POINTWISE_SHAPES = {"D conv1 out (128, 64, 14, 14)": (128, 64, 14, 14),
                     "G linear out (128, 6272)": (128, 6272)}
 
 
+# Minibatch discrimination's M (N, kernels, dims): the toy GAN's batch 256 with the ablation's
+# 5 kernels of 3 (`collapse.TECHNIQUES`), and a DCGAN batch of 64.
+CLOSENESS_SHAPES = {"M (256, 5, 3)": (256, 5, 3), "M (64, 5, 3)": (64, 5, 3)}
+
+
 def pointwise(repeats):
-    """Median ms of each activation/batch-norm kernel: reference, Numba and PyTorch's op."""
+    """Median ms of each activation/batch-norm kernel and of minibatch discrimination's
+    closeness: reference, Numba and PyTorch's op."""
     rng = np.random.default_rng(0)
     return [row for label, shape in POINTWISE_SHAPES.items()
-            for row in _pointwise_shape(label, shape, repeats, rng)]
+            for row in _pointwise_shape(label, shape, repeats, rng)] + [
+            row for label, shape in CLOSENESS_SHAPES.items()
+            for row in _closeness_shape(label, shape, repeats, rng)]
+
+
+def _closeness_shape(label, shape, repeats, rng):
+    M = rng.standard_normal(shape).astype(np.float32)
+    g = rng.standard_normal(shape[:2]).astype(np.float32)
+    cases = {"minibatch closeness forward": lambda K: K.minibatch_closeness_forward(M),
+             "minibatch closeness backward": lambda K: K.minibatch_closeness_backward(g, M)}
+    theirs = {}
+    if torch is not None:  # the same sums from torch.cdist's L1 distances, (B, N, N)
+        tM = torch.from_numpy(M).transpose(0, 1).contiguous()
+        theirs = {"minibatch closeness forward":
+                  lambda: torch.exp(-torch.cdist(tM, tM, p=1)).sum(-1)}
+    rows = []
+    for name, fn in cases.items():
+        fns = {"reference": lambda fn=fn: fn(reference), "numba": lambda fn=fn: fn(numba_kernels)}
+        if name in theirs:
+            fns["torch"] = theirs[name]
+        med, _ = interleaved_medians(fns, repeats, block=10, settle=0.3, warmup_s=0.1)
+        rows.append({"shape": label, "kernel": name, **med})
+    return rows
 
 
 def _pointwise_shape(label, shape, repeats, rng):

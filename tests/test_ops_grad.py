@@ -98,6 +98,13 @@ def matmul_inputs(draw, left, right):
 
 
 @st.composite
+def closeness_inputs(draw):
+    """M (N, kernels, dims) for minibatch_closeness, entries distinct: no |.| sits on its kink."""
+    shape = (draw(st.integers(1, 6)), draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    return draw(distinct_arrays(shape)), {}
+
+
+@st.composite
 def reshape_inputs(draw):
     shape = draw(shapes())
     n = int(np.prod(shape))
@@ -426,6 +433,7 @@ CASES = [
     Case("conv_transpose2d", F.conv_transpose2d, conv_inputs(transpose=True)),
     Case("max_pool2d", lambda x, k, s, p: F.max_pool2d(x, k, s, p), pool_inputs(distinct=True)),
     Case("avg_pool2d", lambda x, k, s, p: F.avg_pool2d(x, k, s, p), pool_inputs()),
+    Case("minibatch_closeness", F.minibatch_closeness, closeness_inputs()),
     Case("binary_cross_entropy", F.binary_cross_entropy, bce_inputs()),
     Case("batch_norm_train", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
          batch_norm_inputs()),

@@ -1,4 +1,4 @@
-"""Conv, activation and batch-norm kernels; two backends: ``numba`` (the default), ``reference``.
+"""Conv, activation, batch-norm and minibatch kernels; backends ``numba`` (default), ``reference``.
 
 What this file teaches: how to give one API two interchangeable implementations. Both
 backends define the same functions with the same signatures, and this module's names are
@@ -62,6 +62,7 @@ def _bind(module):
     global conv_transpose2d_input_grad, conv_transpose2d_weight_grad
     global leaky_relu_forward, leaky_relu_backward, relu_backward
     global batch_norm_stats, batch_norm_forward, batch_norm_backward
+    global minibatch_closeness_forward, minibatch_closeness_backward
     _backend = module
     im2col = module.im2col
     col2im = module.col2im
@@ -79,6 +80,8 @@ def _bind(module):
     batch_norm_stats = module.batch_norm_stats
     batch_norm_forward = module.batch_norm_forward
     batch_norm_backward = module.batch_norm_backward
+    minibatch_closeness_forward = module.minibatch_closeness_forward
+    minibatch_closeness_backward = module.minibatch_closeness_backward
 
 
 _bind(_load(os.environ.get("TINYGEN_KERNELS", "numba"), "TINYGEN_KERNELS"))

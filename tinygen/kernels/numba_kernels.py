@@ -53,6 +53,10 @@ import numpy as np
 from numba import njit
 
 from . import reference, team
+from .numba_minibatch import (  # noqa: F401  (minibatch discrimination's pair loops)
+    minibatch_closeness_backward,
+    minibatch_closeness_forward,
+)
 from .numba_pointwise import (  # noqa: F401  (the activation and batch-norm kernels)
     batch_norm_backward,
     batch_norm_forward,

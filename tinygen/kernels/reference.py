@@ -419,3 +419,36 @@ def batch_norm_backward(g, x, mean, inv, w, need_x=True):
         gx *= (w * inv)[:, None]
         gx = gx.reshape(x.shape)
     return gx, gw, gb
+
+
+# ---------------------------------------------------------------------------------------------
+# Minibatch discrimination's closeness (Salimans et al. 2016, section 3.2). Composed from engine
+# ops it is six passes over an (N, N, B, C) array forward and more backward; here it is one
+# primitive with a closed-form VJP, and ``numba_minibatch.py`` never builds the big array.
+# ---------------------------------------------------------------------------------------------
+
+
+def minibatch_closeness_forward(M):
+    """o[i, b] = sum_j exp(-||M[i, b] - M[j, b]||_1), for M (N, B, C): (N, B).
+
+    How close example i sits to the rest of its batch, seen through kernel b. The sum runs
+    over every j, i itself included (exp 0 = 1), so a batch of N copies of one example gives N.
+    """
+    l1 = np.abs(M[:, None] - M[None]).sum(axis=3)           # (N, N, B), symmetric in i, j
+    return np.exp(-l1).sum(axis=1)
+
+
+def minibatch_closeness_backward(g, M):
+    """dL/dM (N, B, C) from g = dL/do (N, B).
+
+    With c[i, j, b] = exp(-l1[i, j, b]), M[k, b] appears in o[k, b] through every c[k, j, b]
+    and in each o[j, b] through c[j, k, b] = c[k, j, b], and dl1/dM[k, b, c] = sign(M[k] - M[j]):
+
+        dL/dM[k, b, c] = -sum_j (g[k, b] + g[j, b]) c[k, j, b] sign(M[k, b, c] - M[j, b, c])
+
+    The j = k term is 0 (sign 0), as the composed ops' |x|' = sign x gives at 0.
+    """
+    diff = M[:, None] - M[None]                              # (N, N, B, C)
+    c = np.exp(-np.abs(diff).sum(axis=3))
+    w = (g[:, None] + g[None]) * c                           # (N, N, B)
+    return -(w[..., None] * np.sign(diff)).sum(axis=1)

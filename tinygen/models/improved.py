@@ -69,6 +69,7 @@ import numpy as np
 
 import tinygen as tg
 from tinygen import nn
+from tinygen.nn import functional as F
 from tinygen.nn import init
 
 
@@ -86,9 +87,11 @@ class MinibatchDiscrimination(nn.Module):
         init.normal_(self.T, 0.0, 0.1)          # T (A, B*C), stored flat for one matmul
 
     def forward(self, f):
-        M = (f @ self.T).reshape(-1, self.kernels, self.kernel_dims)       # (N, B, C)
-        l1 = (M.unsqueeze(1) - M.unsqueeze(0)).abs().sum(dim=3)            # (N, N, B)
-        o = (-l1).exp().sum(dim=1)                                         # (N, B)
+        M = (f @ self.T).reshape(-1, self.kernels, self.kernel_dims)       # M_i = f(x_i) T
+        # o_b(x_i) = sum_j exp(-|M_ib - M_jb|_1), (N, B). In engine ops that is
+        #   (-(M.unsqueeze(1) - M.unsqueeze(0)).abs().sum(dim=3)).exp().sum(dim=1)
+        # (an (N, N, B, C) array); the primitive computes it pair by pair, forward and back.
+        o = F.minibatch_closeness(M)
         return tg.cat([f, o], dim=1)
 
     def extra_repr(self):

@@ -1,7 +1,7 @@
 """Neural-network layers as functions of tensors: `import tinygen.nn.functional as F`.
 
 Most layers here are *compositions* of engine ops, so their gradients come for free and are
-exactly as trustworthy as the ops: layer norm is a mean, a variance and a division. Six are
+exactly as trustworthy as the ops: layer norm is a mean, a variance and a division. Seven are
 primitives with their own VJPs, because composing them would be slow or would hide the idea:
 
 - `linear` is `x @ W^T + b` with one joint VJP for x, W and b (read `linear_vjp`): composed
@@ -20,6 +20,8 @@ primitives with their own VJPs, because composing them would be slow or would hi
   made a pass over the activations per op and per broadcast sum, about ten forward and more
   backward; `batch_norm_composed` keeps that version as its readable twin, and the tests
   hold the two equal.
+- `minibatch_closeness`, minibatch discrimination's o(x), compares every pair of a batch:
+  composed, it is a pass per op over an (N, N, B, C) array; its kernels visit each pair once.
 
 Names, arguments and weight layouts are PyTorch's, so a PyTorch weight copied in gives the same
 output: Linear `(out, in)`, Conv2d `(out, in, kh, kw)`, ConvTranspose2d `(in, out, kh, kw)`.
@@ -293,6 +295,29 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     _check_ndim("avg_pool2d", x, 4, "(N, C, H, W)")
     k, s, p, out_hw = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
     return avg_pool2d_p(x, k=k, s=s, p=p, out_hw=out_hw)
+
+
+def minibatch_closeness_fwd(M):
+    return kernels.minibatch_closeness_forward(M)
+
+
+def minibatch_closeness_vjp(g, out, M):
+    return kernels.minibatch_closeness_backward(g, M)
+
+
+minibatch_closeness_p = primitive("minibatch_closeness", minibatch_closeness_fwd,
+                                  minibatch_closeness_vjp)
+
+
+def minibatch_closeness(M):
+    """o[i, b] = sum_j exp(-||M[i, b] - M[j, b]||_1) for M (N, B, C): (N, B).
+
+    Minibatch discrimination's o(x) (`tinygen.models.improved.MinibatchDiscrimination`). The same
+    as ``(-(M.unsqueeze(1) - M.unsqueeze(0)).abs().sum(dim=3)).exp().sum(dim=1)`` in engine ops,
+    which builds (N, N, B, C) arrays; this primitive's kernels visit each pair once.
+    """
+    _check_ndim("minibatch_closeness", M, 3, "(N, kernels, kernel_dims)")
+    return minibatch_closeness_p(M)
 
 
 def interpolate(x, size=None, scale_factor=None, mode="nearest"):
