@@ -3,6 +3,7 @@
     python benchmarks/improved_gan_ablation.py                    # both parts, the defaults
     python benchmarks/improved_gan_ablation.py --parts lab --seeds 3 --epochs 200
     python benchmarks/improved_gan_ablation.py --parts dcgan --dcgan-epochs 3
+    python benchmarks/improved_gan_ablation.py --parts cost       # each technique's step time
     python benchmarks/improved_gan_ablation.py --quick            # a smoke-sized run
 
 Two problems, each starting from the non-saturating GAN the techniques were proposed for:
@@ -15,6 +16,9 @@ Two problems, each starting from the non-saturating GAN the techniques were prop
   MNIST classifier's features: FID, the Inception-style score and the entropy of the class
   histogram (as a fraction of log 10: 1.0 is every digit equally often). Settings: each of
   the five techniques alone, then all five.
+- **cost**: the time of one ring8 training step in each lab setting, on one thread, with the
+  Numba kernels and with their NumPy twins (`TINYGEN_KERNELS=reference`): what each
+  technique adds to a step, and what `numba_minibatch.py` saves minibatch discrimination.
 
 Runs are single-threaded for the lab (small networks); the DCGAN part uses the default
 threads. Run on an otherwise idle machine when the wall times matter; the table prints the
@@ -28,7 +32,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")   # the lab's tiny MLPs; see mode_
 import argparse  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import machine, markdown_table, save, train_for  # noqa: E402
+from common import interleaved_medians, machine, markdown_table, save, train_for  # noqa: E402
 
 import tinygen as tg  # noqa: E402
 from tinygen.collapse import ABLATION, TECHNIQUES, run_setting  # noqa: E402
@@ -94,10 +98,43 @@ def dcgan_part(epochs, seed, max_steps=None):
     return rows, records
 
 
+def step_cost(settings, repeats):
+    """Median ms of one ring8 `train_step` per lab setting, Numba against reference kernels,
+    timed in interleaved blocks (`common.interleaved_medians`)."""
+    from tinygen import kernels
+    from tinygen.data import DataLoader
+    from tinygen.data.datasets import load_dataset
+    from tinygen.models import gan
+
+    x, y = load_dataset("ring8", "train", seed=0)
+    rows = []
+    for name in settings:
+        fns = {}
+        for backend in kernels.BACKENDS:
+            tg.manual_seed(0)
+            model = gan.GAN(gan.Config(dataset="ring8", seed=0, **ABLATION[name]))
+            loader = DataLoader((x, y), batch_size=model.cfg.batch_size, shuffle=True,
+                                drop_last=True, generator=0)
+            batch = tuple(tg.tensor(b) for b in next(iter(loader)))
+
+            def step(model=model, batch=batch, backend=backend):
+                kernels.set_backend(backend)
+                model.train_step(batch)
+            fns[backend] = step
+        med, samples = interleaved_medians(fns, repeats, warmup=5, block=10)
+        kernels.set_backend("numba")
+        spread = {k: np.median(np.reshape(v, (-1, 10)), axis=1) for k, v in samples.items()}
+        rows.append([name] + [f"{med[k]:.1f} ({spread[k].min():.1f}-{spread[k].max():.1f})"
+                              for k in ("numba", "reference")]
+                    + [f"{med['reference'] / med['numba']:.2f}"])
+        print(" | ".join(rows[-1]), flush=True)
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--parts", nargs="+", default=["lab", "dcgan"], choices=["lab", "dcgan"])
+    p.add_argument("--parts", nargs="+", default=["lab", "dcgan"], choices=["lab", "dcgan", "cost"])
     p.add_argument("--datasets", nargs="+", default=["ring8", "grid25"],
                    choices=["ring8", "grid25"])
     p.add_argument("--seeds", type=int, default=3, help="lab seeds per setting (default 3)")
@@ -123,6 +160,14 @@ def main(argv=None):
         print(f"\ndcgan on MNIST: {info['cpu']}, load average {info['load_average']:.2f}; "
               f"{args.dcgan_epochs} epoch(s), seed 0, 10,000 samples\n")
         print(markdown_table(["setting", "FID", "IS", "class entropy", "train s"], rows))
+    if "cost" in args.parts:
+        rows = step_cost(args.settings, 20 if args.quick else 100)
+        info = machine()
+        print(f"\nring8 step cost: {info['cpu']}, load average {info['load_average']:.2f}; "
+              f"one thread, ms per train_step: median (range of the block medians)\n")
+        print(markdown_table(["setting", "numba ms", "reference ms", "reference / numba"],
+                             rows))
+        out["cost"] = rows
     save("improved_gan_ablation" + ("" if set(args.parts) == {"lab", "dcgan"}
                                     else "_" + "_".join(args.parts)), {"machine": info, **out})
 

@@ -26,3 +26,27 @@ def test_profile_step_cli_prints_the_table(capsys):
     profile_step.main(["--model", "ae", "--steps", "1", "--rows", "50"])
     out = capsys.readouterr().out
     assert out.startswith("ae: ") and "| linear | forward |" in out and "outside the" in out
+
+
+def test_ablation_step_cost_runs_each_backend_and_restores_numba(monkeypatch):
+    import improved_gan_ablation
+
+    from tinygen import kernels
+    from tinygen.kernels import numba_kernels, reference
+    calls = {"reference": 0, "numba": 0}
+    for name, module in [("reference", reference), ("numba", numba_kernels)]:
+        real = module.minibatch_closeness_forward
+
+        def counted(M, real=real, name=name):
+            calls[name] += 1
+            return real(M)
+        monkeypatch.setattr(module, "minibatch_closeness_forward", counted)
+    kernels.set_backend("numba")             # rebinds the names to the counted functions
+    try:
+        rows = improved_gan_ablation.step_cost(["+ minibatch discrimination"], repeats=10)
+        assert kernels.get_backend().__name__ == "tinygen.kernels.numba_kernels"
+    finally:
+        monkeypatch.undo()
+        kernels.set_backend("numba")
+    assert calls["reference"] > 0 and calls["numba"] > 0
+    assert rows[0][0] == "+ minibatch discrimination" and len(rows[0]) == 4
