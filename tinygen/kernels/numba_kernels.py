@@ -451,21 +451,22 @@ def _tap_rows(gcols, w4, k, gyn):
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _direct_backward(gy, x, w4, K, idx, S, zero, need_x, need_w, need_b, gx, gw_parts, gb_parts,
-                     t0, t1):
+def _direct_backward(gy, xf, w4, K, idx, S, zero, need_x, need_w, need_b, gxf, gw_parts,
+                     gb_parts, t0, t1):
     """One pass over chunks [t0, t1) of gy (N, O, P) for all three gradients of a conv's y.
 
     w4 is the weight (O, K) padded with zeros to (O + 3, K4), K4 = K rounded up to a multiple
     of 4, because `_tap_rows` works on blocks of 4 rows and 4 columns. S = C*H*W is the size of
-    one input sample; x is only read when need_w, w4 when need_x.
-    gx (N, C, H, W) gets col2im(w2.T @ gy[n]) per sample. gw_parts (T, O, K) and gb_parts
+    one input sample; x is only read when need_w, w4 when need_x. x and gx come flat (xf, gxf:
+    sample after sample; empty when not needed), so one compiled version serves every call:
+    with a 4-D array or an (N, 0) placeholder in their places it compiled three times, about
+    a second each on the first step.
+    gx gets col2im(w2.T @ gy[n]) per sample. gw_parts (T, O, K) and gb_parts
     (T, O) get chunk t's share of the weight and bias gradients; the caller adds them up.
     Each sample's gy[n] (O*P floats, 50 KB on the benchmark layer) is read from memory once
     and then stays in the core's cache for the three uses.
     """
     N, O, P = gy.shape
-    xf = x.reshape(-1)
-    gxf = gx.reshape(-1)
     K4 = w4.shape[1]
     T = gw_parts.shape[0]
     buf = np.empty(S + 1, gy.dtype)
@@ -758,8 +759,8 @@ def _direct_backward_args(gy, x, w, x_shape, w_shape, g, needs):
     gx = np.empty(x_shape if need_x else (N, 0), dtype)  # fresh: it escapes to the caller
     gw_parts, gb_parts = np.empty((T, O, K), dtype), np.empty((T, O), dtype)
     S = g.c * g.h * g.w  # the size of one input sample
-    args = (gy.reshape(N, O, g.out_pixels), x, w4, K, _tap_index(g), S, dtype.type(0),
-            need_x, need_w, need_b, gx, gw_parts, gb_parts)
+    args = (gy.reshape(N, O, g.out_pixels), x.reshape(-1), w4, K, _tap_index(g), S,
+            dtype.type(0), need_x, need_w, need_b, gx.reshape(-1), gw_parts, gb_parts)
     return T, args, (gx, gw_parts, gb_parts)
 
 
