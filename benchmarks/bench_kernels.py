@@ -219,6 +219,18 @@ def pointwise(repeats):
             for row in _closeness_shape(label, shape, repeats, rng)]
 
 
+def _time_cases(label, cases, theirs, repeats):
+    """One row per case: {kernel backend: median ms}, PyTorch's op too where `theirs` has one."""
+    rows = []
+    for name, fn in cases.items():
+        fns = {"reference": lambda fn=fn: fn(reference), "numba": lambda fn=fn: fn(numba_kernels)}
+        if name in theirs:
+            fns["torch"] = theirs[name]
+        med, _ = interleaved_medians(fns, repeats, block=10, settle=0.3, warmup_s=0.1)
+        rows.append({"shape": label, "kernel": name, **med})
+    return rows
+
+
 def _closeness_shape(label, shape, repeats, rng):
     M = rng.standard_normal(shape).astype(np.float32)
     g = rng.standard_normal(shape[:2]).astype(np.float32)
@@ -229,14 +241,7 @@ def _closeness_shape(label, shape, repeats, rng):
         tM = torch.from_numpy(M).transpose(0, 1).contiguous()
         theirs = {"minibatch closeness forward":
                   lambda: torch.exp(-torch.cdist(tM, tM, p=1)).sum(-1)}
-    rows = []
-    for name, fn in cases.items():
-        fns = {"reference": lambda fn=fn: fn(reference), "numba": lambda fn=fn: fn(numba_kernels)}
-        if name in theirs:
-            fns["torch"] = theirs[name]
-        med, _ = interleaved_medians(fns, repeats, block=10, settle=0.3, warmup_s=0.1)
-        rows.append({"shape": label, "kernel": name, **med})
-    return rows
+    return _time_cases(label, cases, theirs, repeats)
 
 
 def _pointwise_shape(label, shape, repeats, rng):
@@ -264,14 +269,7 @@ def _pointwise_shape(label, shape, repeats, rng):
             "batch norm stats": lambda: torch.var_mean(tx, dim=axes, correction=0),
             "batch norm forward": lambda: F.batch_norm(tx, None, None, tw, tb, True),
         }
-    rows = []
-    for name, fn in cases.items():
-        fns = {"reference": lambda fn=fn: fn(reference), "numba": lambda fn=fn: fn(numba_kernels)}
-        if name in theirs:
-            fns["torch"] = theirs[name]
-        med, _ = interleaved_medians(fns, repeats, block=10, settle=0.3, warmup_s=0.1)
-        rows.append({"shape": label, "kernel": name, **med})
-    return rows
+    return _time_cases(label, cases, theirs, repeats)
 
 
 def markdown_table(rows):
