@@ -3,9 +3,11 @@
     python demos/improved_gan.py                 # 6 settings x 7,800 steps
     python demos/improved_gan.py --epochs 200    # the README's ablation budget
 
-At 200 epochs the six rows took 56 minutes in all on the 2-core machine (shared with other
-jobs), 43 of them the two rows with minibatch discrimination (10x a plain step); the default
-100 epochs takes about half that.
+Time: a run's cost is its steps times the step's: on one thread of the 2-core AMD VM a plain
+ring8 step takes 7 ms, with minibatch discrimination 20 ms and with all four techniques 25 ms
+(`python benchmarks/improved_gan_ablation.py --parts cost`; minibatch discrimination took 85 ms
+before its Numba kernel). At the benchmark's 200 epochs one ring8 run took 481 s with
+minibatch discrimination on a shared core; the default 100 epochs is half the steps.
 
 Every row trains the same non-saturating GAN from the same seed, the setting that collapses
 on ring8 (see demos/mode_collapse.py); one row switches on feature matching, one minibatch
