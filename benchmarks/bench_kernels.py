@@ -13,6 +13,7 @@ Run:   python benchmarks/bench_kernels.py            (batch 128, 7 repeats; a fe
        python benchmarks/bench_kernels.py --quick    (batch 16, 3 repeats; seconds)
        python benchmarks/bench_kernels.py --layer ConvTranspose2d(128   (one layer only)
        python benchmarks/bench_kernels.py --pointwise  (activation, batch-norm, minibatch kernels)
+       python benchmarks/bench_kernels.py --wide-parts (the wide conv forward, pass by pass)
 The machine must be otherwise idle: with other jobs on the cores every number above moves
 (PyTorch's spinning OpenMP threads suffer most), so the load average is printed and saved.
 Writes a Markdown table to stdout and JSON to benchmarks/results/bench_kernels.json.
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
-from common import interleaved_medians  # noqa: E402
+from common import cpu_name, interleaved_medians, time_ms  # noqa: E402
 
 from tinygen.kernels import numba_kernels, reference  # noqa: E402
 
@@ -186,6 +188,63 @@ def crossover(batch, repeats, out_channels=64, size=14):
     return rows
 
 
+def wide_forward_passes(batch):
+    """conv2d_forward's GEMM path for Conv2d(64, 128, 4, 2, 1) on 14x14, as separate calls:
+    ({pass: fn}, x, w, cols, w_rows, y); running the passes in order leaves the layer's
+    output in y (N, 128, 49)."""
+    K, team = numba_kernels, numba_kernels.team
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 64, 14, 14), dtype=np.float32)
+    w = rng.standard_normal((128, 64, 4, 4), dtype=np.float32)
+    g = K.conv_geometry("conv2d", x.shape, (4, 4), 2, 1, 1)
+    xh = np.empty((batch, g.h, g.w, g.c), np.float32)
+    cols = np.empty((batch * g.out_pixels, g.patch_size), np.float32)
+    w_rows, bias = K._taps_last(w).T, np.zeros(128, np.float32)
+    y_rows = np.empty((cols.shape[0], 128), np.float32)
+    y = np.empty((batch, 128, g.out_pixels), np.float32)
+    passes = {  # conv2d_forward's GEMM path, in its order
+        "x to channels-last": lambda: team.run(K._nchw_to_nhwc, (x, xh), batch),
+        "im2col": lambda: team.run(K._im2col_nhwc_into, (xh, *g.loop_args, cols), batch),
+        "GEMM (OpenBLAS)": lambda: np.matmul(cols, w_rows, out=y_rows),
+        "rows to NCHW + bias": lambda: team.run(K._rows_to_nchw, (y_rows, bias, y), batch),
+    }
+    return passes, x, w, cols, w_rows, y
+
+
+def wide_parts(batch, repeats):
+    """Conv2d(64, 128, 4, 2, 1) forward on the GEMM path, pass by pass, timed two ways.
+
+    "alone": each pass repeated by itself, its data hot in the caches. "in sequence": the
+    passes run in conv2d_forward's order and each is timed inside the sequence, as in a
+    training step: its input comes cold from memory after the GEMM has filled the caches,
+    and it shares the cores with OpenBLAS's threads, which spin for about 2**28 cycles after
+    each GEMM (OPENBLAS_THREAD_TIMEOUT=4 makes them sleep at once; run it both ways to see
+    how much of the difference is theirs). Beside them: PyTorch's matmul of the same
+    matrices and its whole conv, the floor the GEMM path is measured against.
+    Returns {row: {column: ms}}.
+    """
+    passes, x, w, cols, w_rows, _ = wide_forward_passes(batch)
+    alone, _ = interleaved_medians(passes, repeats, settle=0.3, warmup_s=0.1)
+    in_sequence = {name: [] for name in passes}
+    for _ in range(3):
+        for fn in passes.values():
+            fn()
+    for _ in range(repeats):
+        for name, fn in passes.items():
+            in_sequence[name].append(time_ms(fn))
+    whole = {"conv2d_forward": lambda: numba_kernels.conv2d_forward(x, w, 2, 1)}
+    if torch is not None:
+        arrays = (cols, np.ascontiguousarray(w_rows), x, w)
+        tc, tw_rows, tx, tw = (torch.from_numpy(a) for a in arrays)
+        whole["torch matmul, same matrices"] = lambda: tc @ tw_rows
+        whole["torch conv2d"] = lambda: F.conv2d(tx, tw, stride=2, padding=1)
+    totals, _ = interleaved_medians(whole, repeats, settle=0.3, warmup_s=0.1)
+    rows = {name: {"alone": alone[name], "in sequence": statistics.median(in_sequence[name])}
+            for name in passes}
+    rows.update({name: {"alone": t} for name, t in totals.items()})
+    return rows
+
+
 COLUMNS = [
     ("layer", "layer", "{}"),
     ("reference_fwd_ms", "ref fwd ms", "{:.1f}"),
@@ -296,6 +355,9 @@ def main():
     parser.add_argument("--pointwise", action="store_true",
                         help="instead: time the activation and batch-norm kernels "
                              "(numba_pointwise.py) against their NumPy twins and PyTorch")
+    parser.add_argument("--wide-parts", action="store_true",
+                        help="instead: the wide conv's forward pass by pass, alone and in "
+                             "sequence (OpenBLAS's spinning threads), beside PyTorch")
     args = parser.parse_args()
     batch, repeats = (16, 3) if args.quick else (128, 7)
     repeats = args.repeats or repeats
@@ -316,6 +378,16 @@ def main():
         out.write_text(json.dumps({"rows": rows, "load_average_1min_at_end": os.getloadavg()[0]},
                                   indent=2))
         print(f"wrote {out}")
+        return
+    if args.wide_parts:
+        rows = wide_parts(batch, max(repeats, 40))
+        print(f"Conv2d(64, 128, 4, 2, 1) 14x14 forward, batch {batch}, float32, ms (medians); "
+              f"{cpu_name()}, kernel threads "
+              f"{numba.get_num_threads()}, load average {os.getloadavg()[0]:.2f}\n")
+        print("| pass | alone | in sequence |\n|---|---|---|")
+        for name, t in rows.items():
+            seq = f"{t['in sequence']:.2f}" if "in sequence" in t else "-"
+            print(f"| {name} | {t['alone']:.2f} | {seq} |")
         return
     if args.crossover:
         rows = crossover(batch, max(repeats, 20), size=args.size)

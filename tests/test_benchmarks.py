@@ -50,3 +50,18 @@ def test_ablation_step_cost_runs_each_backend_and_restores_numba(monkeypatch):
         kernels.set_backend("numba")
     assert calls["reference"] > 0 and calls["numba"] > 0
     assert rows[0][0] == "+ minibatch discrimination" and len(rows[0]) == 4
+
+
+def test_wide_parts_times_the_passes_that_make_the_conv():
+    import bench_kernels
+    import numpy as np
+
+    from tinygen.kernels import numba_kernels
+    passes, x, w, _, _, y = bench_kernels.wide_forward_passes(batch=3)
+    assert not numba_kernels._takes_direct_path(
+        numba_kernels.conv_geometry("conv2d", x.shape, (4, 4), 2, 1, 1))   # the GEMM path
+    for fn in passes.values():
+        fn()
+    np.testing.assert_array_equal(y.reshape(3, 128, 7, 7), numba_kernels.conv2d_forward(x, w, 2, 1))
+    rows = bench_kernels.wide_parts(batch=3, repeats=2)
+    assert set(passes) <= set(rows) and all(t["alone"] > 0 for t in rows.values())
