@@ -103,6 +103,12 @@ def cyclegan_table(args, data):
                        "figures": [str(f) for f in figures]})
         save_cycle_grid(model, xt[:10], xb[:10],
                         args.out / f"cyclegan_lambda{lam:g}.png")
+    # Translations that learn nothing, scored by the same classifiers (the same for both runs)
+    rows.append(["no translation (identity)", f"{100 * m['agree_ab_identity']:.1f}%",
+                 f"{100 * m['agree_ba_identity']:.1f}%", "-", "-",
+                 f"{m['fid_b_untranslated']:.1f}", "-", "-", "-"])
+    rows.append(["A made like B by hand (32x32 bitmap, 4x4 counts)",
+                 f"{100 * m['agree_ab_made_like_b']:.1f}%", "-", "-", "-", "-", "-", "-", "-"])
     clf = (f"classifiers on real held-out images: MNIST {100 * m['real_acc_a']:.2f}%, "
            f"digits {100 * m['real_acc_b']:.2f}%")
     headers = ["CycleGAN", "A->B agreement", "B->A agreement", "cycle error A (L1/pixel)",

@@ -68,6 +68,9 @@ def report(model, xt, yt, xb, yb, args, name):
           f"{100 * m['real_acc_b']:.1f}%); cycle error A {m['cycle_a']:.4f}, B "
           f"{m['cycle_b']:.4f}; FID of G_BA(b) {m['fid_ba']:.1f} (untranslated b: "
           f"{m['fid_b_untranslated']:.1f})")
+    print(f"  learning nothing, the same classifiers: no translation A->B "
+          f"{100 * m['agree_ab_identity']:.1f}%, B->A {100 * m['agree_ba_identity']:.1f}%; "
+          f"MNIST made like the 8x8 digits by hand {100 * m['agree_ab_made_like_b']:.1f}%")
     return save_confusions(m, args.out / name)
 
 

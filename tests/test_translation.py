@@ -411,3 +411,32 @@ def test_confusion_figures_are_written(tmp_path):
     paths = save_confusions(m, tmp_path / "confusion.png")
     assert [p.name for p in paths] == ["confusion_ab.png", "confusion_ba.png"]
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_made_like_digits_counts_ink_in_4x4_blocks_of_a_32x32_bitmap():
+    from tinygen.data.translation import frame_like_mnist, made_like_digits
+    x = np.zeros((2, 1, 28, 28), np.float32)
+    x[0, 0, 4:24, 4:24] = 1.0                      # the whole digit box inked
+    x[1, 0, 4:14, 4:24] = 1.0                      # its top half
+    low = made_like_digits(x, size=8)              # size 8: the 8x8 counts themselves
+    assert low.shape == (2, 1, 8, 8)
+    np.testing.assert_array_equal(low[0], 1.0)
+    np.testing.assert_array_equal(low[1, 0, :4], 1.0)
+    np.testing.assert_array_equal(low[1, 0, 4:], 0.0)
+    assert set(np.unique(made_like_digits(np.random.default_rng(0).random((3, 1, 28, 28)),
+                                          size=8) * 16)) <= set(range(17))   # counts / 16
+    np.testing.assert_array_equal(made_like_digits(x), frame_like_mnist(low, 28))
+    with pytest.raises(ValueError, match=r"made_like_digits: expected MNIST images"):
+        made_like_digits(np.zeros((2, 1, 8, 8)))
+
+
+def test_identity_translation_scores_its_own_baseline(monkeypatch):
+    """A CycleGAN whose generators are the identity gets exactly the identity baselines."""
+    pytest.importorskip("sklearn")
+    from tinygen.translation import cyclegan_metrics, load_domain
+    model = build_cyclegan()
+    monkeypatch.setattr(model, "translate", lambda x, direction: np.asarray(x, np.float32))
+    xa, ya = load_domain("digits", "test", 8)
+    m = cyclegan_metrics(model, xa[:60], ya[:60], xa[60:120], ya[60:120], domain_a="digits")
+    assert m["agree_ab"] == m["agree_ab_identity"] and m["agree_ba"] == m["agree_ba_identity"]
+    assert m["cycle_a"] == m["cycle_b"] == 0.0

@@ -12,6 +12,12 @@ the cycle reconstruction error mean |G_BA(G_AB(a)) - a| per pixel in [0, 1] (eac
 in the MNIST direction, FID of G_BA(b) against the MNIST test set, with the FID of the
 untranslated b as the "before" number.
 
+What the agreement can reach depends on the judges, so two translations that learn nothing
+are scored the same way: the *identity* (each classifier reads the other domain's images as
+they are) and, A->B from MNIST, `made_like_digits` (MNIST put through the 8x8 digits' own
+acquisition: a 32x32 bitmap counted in 4x4 blocks). A learned G_AB should beat both; where it
+does not, the other domain's classifier, not G, may be what fails to read the digits.
+
 **pix2pix (paired, 7x7 -> 28x28).** Against the ground truth x: PSNR = 10 log10(1 / MSE) per
 image (pixels in [0, 1]) and mean L1, the distortion side; FID against the MNIST test set,
 the perception side; and the MNIST classifier's accuracy on the outputs. The same columns for
@@ -36,7 +42,13 @@ import tinygen as tg
 from tinygen import plotting
 from tinygen.autograd import default_generator, enable_grad
 from tinygen.data import DataLoader
-from tinygen.data.translation import RESIZES, area_downsample, load_domain, resize
+from tinygen.data.translation import (
+    RESIZES,
+    area_downsample,
+    load_domain,
+    made_like_digits,
+    resize,
+)
 
 DIGITS_CLASSIFIER_EPOCHS = 20     # 1,438 images: 440 steps, a few seconds at 28x28
 
@@ -136,13 +148,17 @@ def cyclegan_metrics(model, xa, ya, xb, yb, domain_a: str = "mnist", data_dir=No
            "agree_ba": accuracy(clf_a, fake_a, yb),       # A's classifier on G_BA(b)
            "cycle_a": float(np.abs(model.translate(fake_b, "ba") - xa).mean()),
            "cycle_b": float(np.abs(model.translate(fake_a, "ab") - xb).mean()),
-           "real_acc_a": accuracy(clf_a, xa, ya), "real_acc_b": accuracy(clf_b, xb, yb)}
+           "real_acc_a": accuracy(clf_a, xa, ya), "real_acc_b": accuracy(clf_b, xb, yb),
+           # the baselines that learn nothing (see the module docstring)
+           "agree_ab_identity": accuracy(clf_b, xa, ya),
+           "agree_ba_identity": accuracy(clf_a, xb, yb)}
     if confusions:
         # Which digit each source digit turns into: a near-permutation off the diagonal
         # would mean the Gs learned a consistent relabelling the cycle loss cannot see.
         out["confusion_ab"] = confusion(clf_b, fake_b, ya)
         out["confusion_ba"] = confusion(clf_a, fake_a, yb)
     if domain_a == "mnist":
+        out["agree_ab_made_like_b"] = accuracy(clf_b, made_like_digits(xa, size), ya)
         out["fid_ba"] = fid_to_mnist(fake_a, data_dir)    # G_BA(b) against MNIST
         out["fid_b_untranslated"] = fid_to_mnist(xb, data_dir)
     return out

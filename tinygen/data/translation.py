@@ -125,6 +125,24 @@ def frame_like_mnist(x, size: int) -> np.ndarray:
     return out
 
 
+def made_like_digits(x, size: int = 28, threshold: float = 0.5) -> np.ndarray:
+    """MNIST images (N, 1, 28, 28) put through the 8x8 digits' own acquisition, framed at `size`.
+
+    The 8x8 digits (UCI optdigits) were made from 32x32 black-and-white bitmaps by counting
+    the ink pixels in each 4x4 block. The same here: MNIST's 20x20 digit box (rows and columns
+    4..23) resized to 32x32, thresholded, counted in 4x4 blocks (0..16, divided by 16 as
+    `load_digits(normalize=True)` does) and framed like the real 8x8 digits
+    (`frame_like_mnist`). A translation A->B that knows how B was made and keeps the MNIST
+    writer's strokes: the CycleGAN agreement's hand-made baseline.
+    """
+    x = _floats(x)
+    if x.shape[1:] != (1, 28, 28):
+        raise ValueError(f"made_like_digits: expected MNIST images (N, 1, 28, 28), got "
+                         f"{x.shape}")
+    bitmap = (resize(x[:, :, 4:24, 4:24], 32) > threshold).astype(np.float32)
+    return frame_like_mnist(area_downsample(bitmap, 4), size)
+
+
 def load_domain(name: str, split: str, size: int = 28, data_dir=None):
     """(images (N, 1, size, size) float32 in [0, 1], labels (N,)) of one domain's split.
 
