@@ -440,3 +440,19 @@ def test_identity_translation_scores_its_own_baseline(monkeypatch):
     m = cyclegan_metrics(model, xa[:60], ya[:60], xa[60:120], ya[60:120], domain_a="digits")
     assert m["agree_ab"] == m["agree_ab_identity"] and m["agree_ba"] == m["agree_ba_identity"]
     assert m["cycle_a"] == m["cycle_b"] == 0.0
+
+
+def test_input_readability_reads_sharper_inputs_better_and_keeps_the_rng():
+    """The LeNet trained on the degraded inputs: deterministic, leaves tinygen's generator
+    alone, and reads the 8x8 digits far better from 4x4 inputs than from 2x2 ones."""
+    pytest.importorskip("sklearn")
+    from tinygen.autograd import default_generator
+    from tinygen.translation import input_readability, load_domain
+    x, y = load_domain("digits", "train", 8)
+    xt, yt = load_domain("digits", "test", 8)
+    state = default_generator().bit_generator.state
+    two = input_readability(x, y, xt, yt, factor=2, epochs=3)
+    assert default_generator().bit_generator.state == state
+    assert input_readability(x, y, xt, yt, factor=2, epochs=3) == two
+    four = input_readability(x, y, xt, yt, factor=4, epochs=3)
+    assert two > four + 0.1                # measured 0.67 against 0.45
