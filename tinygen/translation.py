@@ -70,25 +70,34 @@ def keep_rng():
 # The classifiers, one per domain.
 
 
-@functools.cache
-def digits_classifier(image_size: int = 28):
-    """A LeNet trained on the 8x8 digits' training split, resized to `image_size`, with the
-    metrics classifier's recipe (Adam 1e-3, decay 0.6 per epoch is too fast for 20 epochs, so
-    0.9). Deterministic (seed 0); kept for the rest of the process."""
-    from tinygen.models.classifier import Classifier, Config
+def train_classifier(x, y, cfg, seed: int = 0):
+    """A `Classifier(cfg)` trained on the arrays (x, y) for cfg.epochs, seeded, in eval mode
+    at the end; tinygen's global generator is left where it was (`keep_rng`)."""
+    from tinygen.models.classifier import Classifier
 
     with keep_rng():
-        tg.manual_seed(0)
-        x, y = load_domain("digits", "train", image_size)
-        model = Classifier(Config(dataset="digits", image_size=image_size, lr_decay=0.9,
-                                  epochs=DIGITS_CLASSIFIER_EPOCHS))
-        loader = DataLoader((x, y), batch_size=64, shuffle=True, drop_last=True, generator=0)
-        for _ in range(DIGITS_CLASSIFIER_EPOCHS):
+        tg.manual_seed(seed)
+        model = Classifier(cfg)
+        loader = DataLoader((x, y), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                            generator=seed)
+        for _ in range(cfg.epochs):
             for batch in loader:
                 model.train_step(tuple(tg.tensor(b) for b in batch))
             model.end_epoch()
     model.eval()
     return model
+
+
+@functools.cache
+def digits_classifier(image_size: int = 28):
+    """A LeNet trained on the 8x8 digits' training split, resized to `image_size`, with the
+    metrics classifier's recipe (Adam 1e-3, decay 0.6 per epoch is too fast for 20 epochs, so
+    0.9). Deterministic (seed 0); kept for the rest of the process."""
+    from tinygen.models.classifier import Config
+
+    x, y = load_domain("digits", "train", image_size)
+    return train_classifier(x, y, Config(dataset="digits", image_size=image_size, lr_decay=0.9,
+                                         epochs=DIGITS_CLASSIFIER_EPOCHS))
 
 
 def domain_classifier(domain: str, image_size: int = 28, data_dir=None):
@@ -237,23 +246,13 @@ def input_readability(x, y, xt, yt, factor: int, epochs: int = 5, seed: int = 0)
     better than one trained on the inputs, so it puts the accuracy column in scale.
     Deterministic for a seed, and tinygen's global generator is left where it was.
     """
-    from tinygen.models.classifier import Classifier, Config
+    from tinygen.models.classifier import Config
 
     def inputs(images):
         return upsample(area_downsample(images, factor), images.shape[-1], "nearest")
 
-    with keep_rng():
-        tg.manual_seed(seed)
-        model = Classifier(Config(dataset="mnist", image_size=x.shape[-1], epochs=epochs,
-                                  seed=seed))
-        loader = DataLoader((inputs(x), y), batch_size=model.cfg.batch_size, shuffle=True,
-                            drop_last=True, generator=seed)
-        for _ in range(epochs):
-            for batch in loader:
-                model.train_step(tuple(tg.tensor(b) for b in batch))
-            model.end_epoch()
-    model.eval()
-    return accuracy(model, inputs(xt), yt)
+    cfg = Config(dataset="mnist", image_size=x.shape[-1], epochs=epochs, seed=seed)
+    return accuracy(train_classifier(inputs(x), y, cfg, seed), inputs(xt), yt)
 
 
 def save_sr_grid(models: dict, x, factor: int, path, title: str):
