@@ -224,6 +224,23 @@ def test_only_the_output_layer_learns_its_weight_norm_scale():
     assert not np.array_equal(g0[0], g1[0])
 
 
+def test_gs_batch_norm_learns_its_shift_but_not_its_scale():
+    """As in the authors' G (batch_norm with g=None): the scale stays 1, the bias learns;
+    g_bn_scale=True learns both."""
+    x, y = data()
+    for learn_scale in (False, True):
+        model = build(g_bn_scale=learn_scale)
+        norms = [m for m in model.G.modules() if isinstance(m, tg.nn.BatchNorm1d)]
+        assert len(norms) == 2
+        before = [(m.weight.data.copy(), m.bias.data.copy()) for m in norms]
+        model.g_step(tensors(x[:10], y[:10]))
+        for m, (w, b) in zip(norms, before, strict=True):
+            assert np.array_equal(m.weight.data, w) != learn_scale
+            assert not np.array_equal(m.bias.data, b)
+        if not learn_scale:
+            assert all(np.all(m.weight.data == 1) for m in norms)
+
+
 def test_the_supervised_only_baseline_trains_d_on_the_labels_and_nothing_else():
     model = build(supervised_only=True)
     x, y = data()

@@ -45,8 +45,16 @@ every g learned stalled at about 20% test error after 6 epochs (epoch 4: 18.9%, 
 error of a D trained on the 100 labels alone, per the paper), with a supervised loss of
 0.003 on the labelled images: memorised.
 
+**G's batch norm has no learned scale**, as in the authors' code (their `batch_norm(...,
+g=None)`): each hidden unit is normalised and shifted by a learned bias, never rescaled, so
+G cannot grow its softplus inputs (`g_bn_scale` learns the scale too, as the runs before
+2026-12-03 did; the README compares the two).
+
 The test error is measured with an exponential moving average of D's parameters (decay
-`ema`), as the authors' code does for its reported numbers; the raw D's error is logged too.
+`ema`, the authors' 0.9999: their average moves by 0.0001 (p - a) a step; it starts here at
+the init, theirs at zero), as the authors' code does for its reported numbers; the raw D's
+error is logged too. Over 10,000 steps the average lags a D that is still improving fast,
+so in the first ~20 epochs it reads worse than the raw D.
 
 Read next: `improved.py` for feature matching; `tinygen/nn/gan_layers.py` for weight norm and
 the Gaussian-noise layer.
@@ -85,8 +93,9 @@ class Config(adversarial.Config):
     noise_input: float = 0.3       # std of D's Gaussian noise on its input
     noise_hidden: float = 0.5      # ... and on each hidden layer
     train_scale: bool = False      # learn weight norm's g in D's hidden layers too
+    g_bn_scale: bool = False       # learn G's batch-norm scale too (the authors' G has none)
     supervised_only: bool = False  # the baseline: D learns from the labelled images alone
-    ema: float = 0.999             # decay of the moving average of D used for the test error
+    ema: float = 0.9999            # decay of the moving average of D used for the test error
     n_classes: int = 10
     image_size: int = 28
     channels: int = 1
@@ -107,8 +116,11 @@ class SSGAN(Adversarial):
             width = h
         D = nn.Sequential(*layers, weight_norm(nn.Linear(width, cfg.n_classes)))
         g = cfg.g_hidden
-        G = nn.Sequential(nn.Linear(cfg.latent, g, bias=False), nn.BatchNorm1d(g), nn.Softplus(),
-                          nn.Linear(g, g, bias=False), nn.BatchNorm1d(g), nn.Softplus(),
+        norms = [nn.BatchNorm1d(g), nn.BatchNorm1d(g)]
+        for bn in norms:
+            bn.weight.requires_grad = cfg.g_bn_scale     # see `g_bn_scale` above
+        G = nn.Sequential(nn.Linear(cfg.latent, g, bias=False), norms[0], nn.Softplus(),
+                          nn.Linear(g, g, bias=False), norms[1], nn.Softplus(),
                           weight_norm(nn.Linear(g, d)), nn.Sigmoid())
         super().__init__(cfg, G, D)
         self.ema_D = ParameterAverage(D.parameters(), decay=cfg.ema)
