@@ -232,6 +232,26 @@ def test_resume_with_changed_options_refuses_unless_forced(tmp_path, capsys):
     assert "is a classifier run, not vae" in one_line_error(capsys)
 
 
+def test_resume_names_options_the_checkpoint_predates(tmp_path, monkeypatch, capsys):
+    """A checkpoint written before an option existed resumes with its default, and says so."""
+    import tinygen.train
+    out = str(tmp_path / "run")
+    base = ["train", "classifier", *DIGITS, "--out", out, "--width", "4", "--max-steps", "2"]
+    assert main(base) == 0
+    capsys.readouterr()
+    real = tinygen.train.load_config
+
+    def without_dropout(path):
+        return {k: v for k, v in real(path).items() if k != "dropout"}
+    monkeypatch.setattr(tinygen.train, "load_config", without_dropout)
+    assert main(base[:-2] + ["--resume", "--epochs", "2", "--max-steps", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "predates these options; resuming with their defaults: --dropout 0.25" in err
+    monkeypatch.setattr(tinygen.train, "load_config", real)
+    assert main(base[:-2] + ["--resume", "--epochs", "2", "--max-steps", "4"]) == 0
+    assert "predates" not in capsys.readouterr().err
+
+
 def test_a_failed_start_leaves_no_run_folder(tmp_path, monkeypatch, capsys):
     import tinygen.train
 

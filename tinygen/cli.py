@@ -324,6 +324,15 @@ def _resumed_config(args, config_class, overrides: dict, checkpoint: Path):
     if changed:
         print(f"warning: resuming with changed options ({'; '.join(changed)}); the run is no "
               f"longer bitwise reproducible", file=sys.stderr)
+    # Options added to the model since the checkpoint was written take today's default,
+    # which may not be what the interrupted run did: say so.
+    defaults = config_class()
+    added = [f"--{f.name.replace('_', '-')} {getattr(defaults, f.name)}"
+             for f in dataclasses.fields(config_class)
+             if f.name not in base and f.name not in overrides and f.name not in FROM_DATA]
+    if added:
+        print(f"warning: {checkpoint} predates these options; resuming with their defaults: "
+              f"{'; '.join(added)}", file=sys.stderr)
     return config_class(**{**base, **overrides})
 
 
