@@ -225,8 +225,8 @@ def test_only_the_output_layer_learns_its_weight_norm_scale():
 
 
 def test_gs_batch_norm_learns_its_shift_but_not_its_scale():
-    """As in the authors' G (batch_norm with g=None): the scale stays 1, the bias learns;
-    g_bn_scale=True learns both."""
+    """g_bn_scale=False is the authors' G (batch_norm with g=None): the scale stays 1 and the
+    bias learns; the default learns both."""
     x, y = data()
     for learn_scale in (False, True):
         model = build(g_bn_scale=learn_scale)
