@@ -36,12 +36,13 @@ from common import fmt, interleaved_medians, machine, markdown_table, save, try_
 import tinygen as tg
 from tinygen import models, nn
 
-MODELS = ["dcgan", "gan", "cgan", "vae", "cvae", "ae", "classifier"]
+MODELS = ["dcgan", "gan", "cgan", "ssgan", "vae", "cvae", "ae", "classifier"]
 # The CPU-sized MNIST configuration each model is benchmarked in (its README command's).
 SETTINGS = {
     "dcgan": {"dataset": "mnist"},
     "gan": {"dataset": "mnist", "batch_size": 100, "latent": 100},
     "cgan": {"dataset": "mnist", "arch": "mlp", "batch_size": 100},
+    "ssgan": {"dataset": "mnist"},
     "vae": {"dataset": "mnist"},
     "cvae": {"dataset": "mnist"},
     "ae": {"dataset": "mnist"},
@@ -53,7 +54,12 @@ def build(name):
     module = models.REGISTRY[name][0]
     cfg = module.Config(**SETTINGS[name])
     tg.manual_seed(0)
-    return models.build(name, cfg), cfg
+    model = models.build(name, cfg)
+    if name == "ssgan":          # choose its labelled images (10 a class) from random images
+        rng = np.random.default_rng(1)
+        model.setup((rng.random((1000, 1, 28, 28)) < 0.2).astype(np.float32),
+                    np.arange(1000) % 10)
+    return model, cfg
 
 
 def batch_for(cfg, rng):
@@ -71,9 +77,22 @@ def to_torch(torch, module):
     if isinstance(module, nn.Sequential):
         return tnn.Sequential(*(to_torch(torch, m) for m in module))
     simple = {nn.ReLU: tnn.ReLU, nn.Tanh: tnn.Tanh, nn.Sigmoid: tnn.Sigmoid,
-              nn.Flatten: tnn.Flatten}
+              nn.Flatten: tnn.Flatten, nn.Softplus: tnn.Softplus}
     if type(module) in simple:
         return simple[type(module)]()
+    if isinstance(module, nn.GaussianNoise):
+        return _torch_noise(torch, module.sigma)
+    if isinstance(module, nn.Linear) and hasattr(module, "weight_v"):   # weight norm
+        twin = torch.nn.utils.parametrizations.weight_norm(
+            tnn.Linear(*module.weight_v.shape[::-1], bias=module.bias is not None))
+        g, v = twin.parametrizations.weight.original0, twin.parametrizations.weight.original1
+        with torch.no_grad():
+            g.copy_(torch.from_numpy(module.weight_g.data))
+            v.copy_(torch.from_numpy(module.weight_v.data))
+            if module.bias is not None:
+                twin.bias.copy_(torch.from_numpy(module.bias.data))
+        g.requires_grad_(module.weight_g.requires_grad)
+        return twin
     if isinstance(module, nn.LeakyReLU):
         return tnn.LeakyReLU(module.kwargs["negative_slope"])
     if isinstance(module, nn.Dropout):
@@ -99,7 +118,16 @@ def to_torch(torch, module):
         twin.weight.copy_(torch.from_numpy(module.weight.data))
         if module.bias is not None:
             twin.bias.copy_(torch.from_numpy(module.bias.data))
+    twin.weight.requires_grad_(module.weight.requires_grad)   # e.g. ssgan's frozen BN scale
     return twin
+
+
+def _torch_noise(torch, sigma):
+    """GaussianNoise's twin: x + N(0, sigma^2) in train() mode."""
+    class GaussianNoise(torch.nn.Module):
+        def forward(self, x):
+            return x + sigma * torch.randn_like(x) if self.training else x
+    return GaussianNoise()
 
 
 def adam(torch, params, opt):
@@ -143,6 +171,49 @@ def torch_gan(torch, model, cfg, x, y):
         loss_g.backward()
         opt_G.step()
         for p in D.parameters():
+            p.requires_grad_(True)
+    return step
+
+
+def torch_ssgan(torch, model, cfg, x, y):
+    """ssgan's step: D on labelled + unlabelled + fake images (K+1 classes, logits trick),
+    the moving average of D, then G by feature matching on D's last hidden layer."""
+    F = torch.nn.functional
+    G, D = to_torch(torch, model.G), to_torch(torch, model.D)
+    trained_d = [p for p in D.parameters() if p.requires_grad]
+    opt_G = adam(torch, [p for p in G.parameters() if p.requires_grad], model.opt_G)
+    opt_D = adam(torch, trained_d, model.opt_D)
+    average = [p.detach().clone() for p in D.parameters()]
+    lab_x = torch.from_numpy(model.labelled.x.data)
+    lab_y = torch.from_numpy(model.labelled.y.data)
+    unl, n = torch.from_numpy(x).flatten(1), len(x)
+
+    def step():
+        with torch.no_grad():
+            fake = G(torch.rand(n, cfg.latent))
+        pick = torch.randperm(len(lab_x))[:n]
+        logits = D(torch.cat([lab_x[pick], unl, fake]))
+        l_lab, l_unl, l_fake = logits.split([len(pick), n, n])
+        lse_unl, lse_fake = l_unl.logsumexp(1), l_fake.logsumexp(1)
+        loss_d = F.cross_entropy(l_lab, lab_y[pick]) \
+            + 0.5 * (F.softplus(lse_unl) - lse_unl).mean() + 0.5 * F.softplus(lse_fake).mean()
+        opt_D.zero_grad()
+        loss_d.backward()
+        opt_D.step()
+        with torch.no_grad():
+            for a, p in zip(average, D.parameters(), strict=True):
+                a.lerp_(p, 1 - cfg.ema)
+        for p in trained_d:                                     # D held fixed in the G step
+            p.requires_grad_(False)
+        f = D[:-2]
+        with torch.no_grad():
+            f_real = f(unl)
+        gap = f_real.mean(0) - f(G(torch.rand(n, cfg.latent))).mean(0)
+        loss_g = (gap * gap).sum()
+        opt_G.zero_grad()
+        loss_g.backward()
+        opt_G.step()
+        for p in trained_d:
             p.requires_grad_(True)
     return step
 
@@ -204,7 +275,8 @@ def torch_classifier(torch, model, cfg, x, y):
     return step
 
 
-TORCH_STEPS = {"dcgan": torch_gan, "gan": torch_gan, "cgan": torch_gan, "vae": torch_vae,
+TORCH_STEPS = {"dcgan": torch_gan, "gan": torch_gan, "cgan": torch_gan, "ssgan": torch_ssgan,
+               "vae": torch_vae,
                "cvae": torch_vae, "ae": torch_ae, "classifier": torch_classifier}
 
 

@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import profile_step  # noqa: E402
@@ -65,3 +67,30 @@ def test_wide_parts_times_the_passes_that_make_the_conv():
     np.testing.assert_array_equal(y.reshape(3, 128, 7, 7), numba_kernels.conv2d_forward(x, w, 2, 1))
     rows = bench_kernels.wide_parts(batch=3, repeats=2)
     assert set(passes) <= set(rows) and all(t["alone"] > 0 for t in rows.values())
+
+
+def test_ssgan_torch_twin_computes_what_the_model_does():
+    """bench_models' PyTorch copy of ssgan's networks (weight norm, Gaussian noise, the
+    frozen scales) gives the model's outputs, and its step runs."""
+    torch = pytest.importorskip("torch")
+    import bench_models
+    import numpy as np
+
+    import tinygen as tg
+    model, cfg = bench_models.build("ssgan")
+    x, y = bench_models.batch_for(cfg, np.random.default_rng(0))
+    D, G = bench_models.to_torch(torch, model.D), bench_models.to_torch(torch, model.G)
+    model.D.eval(), model.G.eval(), D.eval(), G.eval()
+    flat = x.reshape(len(x), -1)
+    with tg.no_grad():
+        ours_d = model.D(tg.tensor(flat)).data
+        ours_g = model.G(tg.tensor(flat[:, :cfg.latent])).data
+    with torch.no_grad():
+        np.testing.assert_allclose(D(torch.from_numpy(flat)).numpy(), ours_d, rtol=1e-4,
+                                   atol=1e-4)
+        np.testing.assert_allclose(G(torch.from_numpy(flat[:, :cfg.latent])).numpy(), ours_g,
+                                   rtol=1e-4, atol=1e-5)
+    frozen = [p for p in D.parameters() if not p.requires_grad]
+    assert len(frozen) == 5                        # the hidden layers' weight-norm scales
+    model.D.train(), model.G.train()
+    bench_models.TORCH_STEPS["ssgan"](torch, model, cfg, x, y)()
