@@ -73,7 +73,9 @@ class WeightNorm:
     def compute_weight(self, module) -> Tensor:
         g = getattr(module, self.name + "_g")
         v = getattr(module, self.name + "_v")
-        return g * (v / _norm_except(v, self.dim))          # w = g v / ||v||    (eq. 2)
+        # w = g v / ||v||  (eq. 2), as v * (g / ||v||): the division runs on one number per
+        # unit and only the multiply on the whole weight (a full-size pass and its VJP less)
+        return v * (g / _norm_except(v, self.dim))
 
     def __call__(self, module, args):
         if self.init_pending:
