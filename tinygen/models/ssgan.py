@@ -59,7 +59,7 @@ The test error is measured with an exponential moving average of D's parameters 
 `ema`, the authors' 0.9999: their average moves by 0.0001 (p - a) a step; it starts here at
 the init, theirs at zero), as the authors' code does for its reported numbers; the raw D's
 error is logged too. Over 10,000 steps the average lags a D that is still improving fast,
-so in the first ~20 epochs it reads worse than the raw D.
+so for the first ~40 epochs it reads worse than the raw D (README).
 
 Read next: `improved.py` for feature matching; `tinygen/nn/gan_layers.py` for weight norm and
 the Gaussian-noise layer.
