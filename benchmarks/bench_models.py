@@ -276,8 +276,8 @@ def torch_classifier(torch, model, cfg, x, y):
 
 
 TORCH_STEPS = {"dcgan": torch_gan, "gan": torch_gan, "cgan": torch_gan, "ssgan": torch_ssgan,
-               "vae": torch_vae,
-               "cvae": torch_vae, "ae": torch_ae, "classifier": torch_classifier}
+               "vae": torch_vae, "cvae": torch_vae, "ae": torch_ae,
+               "classifier": torch_classifier}
 
 
 # ----------------------------------------------------------------------------------------------
