@@ -49,7 +49,7 @@ def as_float64(model):
 
 
 @pytest.mark.parametrize("kw", [{}, {"heads": True, "labels": 0, "clusters": 4},
-                                {"minibatch_kernels": 3}])
+                                {"minibatch_kernels": 3}, {"input_noise": 0.3}])
 def test_each_phases_loss_gradient(kw):
     model = as_float64(build(**kw))
     if model.labelled is not None:
@@ -189,6 +189,30 @@ def test_bad_options_are_refused():
         build(labels=0, heads=True, latent=1)
     with pytest.raises(ValueError, match="clusters must be >= 2"):
         build(labels=0, clusters=1)
+    with pytest.raises(ValueError, match="CategoricalAAE: input_noise must be >= 0"):
+        build(input_noise=-0.1)
+
+
+def test_input_noise_reaches_the_encoder_in_every_training_phase_and_never_in_evaluation():
+    model = build(input_noise=0.5)
+    x, y = data(n=10)
+    seen = []
+    encode = model.encode
+    model.encode = lambda t: seen.append(t.data.reshape(len(t.data), -1).copy()) or encode(t)
+    model.reconstruction_loss(tensors(x, y))
+    model.fake(tensors(x, y))                                # the regularization phase's codes
+    tg.manual_seed(4)
+    model.classification_loss()
+    tg.manual_seed(4)
+    x_lab = model.labelled.batch(model.cfg.batch_size)[0].data    # the same labelled batch
+    for inp, c in zip(seen, [x.reshape(10, -1), x.reshape(10, -1), x_lab], strict=True):
+        noise = inp - c
+        assert 0.4 < noise.std() < 0.6 and abs(noise.mean()) < 0.1
+    seen.clear()
+    model.q_y(x)
+    model.representation(x)
+    np.testing.assert_array_equal(seen[0], x.reshape(10, -1))
+    np.testing.assert_array_equal(seen[1], x.reshape(10, -1))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -38,7 +38,9 @@ The same model serves three of the paper's uses:
 Networks (the paper's MNIST MLPs): encoder 784-1000-1000-(K + latent), decoder
 (K + latent)-1000-1000-784 (latent-1000-1000-784 with `heads`), D_y K-1000-1000-1 and D_z
 latent-1000-1000-1, all ReLU (`hidden`). The optimizer is Adam in every phase; the paper used
-SGD with momentum and hand-set learning-rate steps.
+SGD with momentum and hand-set learning-rate steps. `input_noise` (off by default) adds
+N(0, sigma^2) to the encoder's input in every training phase, a regulariser against fitting
+the few labelled images exactly (the reconstruction target stays the clean image).
 
 Read next: `aae.py` (one continuous code and the VAE comparison), `labelled.py`.
 """
@@ -80,6 +82,7 @@ class Config(adversarial.Config):
     eta: float = 3.0               # the heads' minimum distance in the hinge cost
     n_classes: int = 10            # classes in the data (labels are split evenly over them)
     minibatch_kernels: int = 0     # minibatch discrimination in D_y (0: off, the paper's D)
+    input_noise: float = 0.0       # std of Gaussian noise on the encoder's input while training
 
 
 class CodeDiscriminators(nn.Module):
@@ -138,6 +141,9 @@ class CategoricalAAE(Adversarial):
                                  f"n_classes ({cfg.n_classes}), got {cfg.clusters}")
         if cfg.clusters < 2:
             raise ValueError(f"{type(self).__name__}: clusters must be >= 2, got {cfg.clusters}")
+        if not cfg.input_noise >= 0:                       # also refuses NaN
+            raise ValueError(f"{type(self).__name__}: input_noise must be >= 0, got "
+                             f"{cfg.input_noise}")
         if cfg.heads and cfg.latent < 2:
             raise ValueError(f"{type(self).__name__}: --heads needs --latent >= 2, got "
                              f"{cfg.latent}")
@@ -153,6 +159,7 @@ class CategoricalAAE(Adversarial):
         self.opt_C = optim.Adam(self.G.parameters(), lr=cfg.lr_cls)
         self.labelled = LabelledSet(cfg.labels, d, cfg.n_classes) if cfg.labels else None
         self._head_pool = None           # training images for the cluster heads (`setup`)
+        self.input_noise = nn.GaussianNoise(cfg.input_noise)   # training phases only (`noisy`)
 
     def setup(self, x, y) -> None:
         """Choose the labelled images (if any); keep up to 10,000 training images, with their
@@ -162,6 +169,11 @@ class CategoricalAAE(Adversarial):
         self._head_pool = (np.asarray(x[:10_000], np.float32), np.asarray(y[:10_000]))
 
     # -- the encoder and decoder ------------------------------------------------------------
+    def noisy(self, x):
+        """x + N(0, input_noise^2): what the encoder reads in the three training phases. The
+        reconstruction target stays the clean x, and evaluation (`q_y`) reads the clean x."""
+        return self.input_noise(x)
+
     def encode(self, x):
         """(logits of q(y|x) (N, K), style z (N, latent))."""
         h = self.G(x.flatten(1))
@@ -173,12 +185,12 @@ class CategoricalAAE(Adversarial):
         return self.decoder(self.heads(y, z) if self.heads else tg.cat([y, z], dim=1))
 
     def fake(self, batch):
-        logits, z = self.encode(batch[0])
+        logits, z = self.encode(self.noisy(batch[0]))
         return logits.softmax(dim=1), z                    # the codes play G's samples
 
     # ---------------------------------------------------------------- reconstruction phase
     def reconstruction_loss(self, batch):
-        logits, z = self.encode(batch[0])
+        logits, z = self.encode(self.noisy(batch[0]))
         recon = F.binary_cross_entropy_with_logits(self.decode(logits.softmax(dim=1), z),
                                                    batch[0].flatten(1))   # -mean log p(x|y,z)
         if self.heads is None:
@@ -189,7 +201,7 @@ class CategoricalAAE(Adversarial):
     # ---------------------------------------------------------------- classification phase
     def classification_loss(self):
         x_lab, y_lab = self.labelled.batch(self.cfg.batch_size)
-        ce = F.cross_entropy(self.encode(x_lab)[0], y_lab)  # -log q(y_l | x_l)
+        ce = F.cross_entropy(self.encode(self.noisy(x_lab))[0], y_lab)  # -log q(y_l | x_l)
         return ce, {}
 
     def train_step(self, batch) -> dict:
