@@ -36,13 +36,17 @@ from common import fmt, interleaved_medians, machine, markdown_table, save, try_
 import tinygen as tg
 from tinygen import models, nn
 
-MODELS = ["dcgan", "gan", "cgan", "ssgan", "vae", "cvae", "ae", "classifier"]
+MODELS = ["dcgan", "gan", "cgan", "ssgan", "aae", "aae_semi", "aae_cluster", "vae", "cvae", "ae",
+          "classifier"]
 # The CPU-sized MNIST configuration each model is benchmarked in (its README command's).
 SETTINGS = {
     "dcgan": {"dataset": "mnist"},
     "gan": {"dataset": "mnist", "batch_size": 100, "latent": 100},
     "cgan": {"dataset": "mnist", "arch": "mlp", "batch_size": 100},
     "ssgan": {"dataset": "mnist"},
+    "aae": {"dataset": "mnist"},
+    "aae_semi": {"dataset": "mnist"},
+    "aae_cluster": {"dataset": "mnist"},
     "vae": {"dataset": "mnist"},
     "cvae": {"dataset": "mnist"},
     "ae": {"dataset": "mnist"},
@@ -55,7 +59,7 @@ def build(name):
     cfg = module.Config(**SETTINGS[name])
     tg.manual_seed(0)
     model = models.build(name, cfg)
-    if name == "ssgan":          # choose its labelled images (10 a class) from random images
+    if name in ("ssgan", "aae_semi", "aae_cluster"):   # labelled images (10 a class), head pool
         rng = np.random.default_rng(1)
         model.setup((rng.random((1000, 1, 28, 28)) < 0.2).astype(np.float32),
                     np.arange(1000) % 10)
@@ -218,6 +222,87 @@ def torch_ssgan(torch, model, cfg, x, y):
     return step
 
 
+def torch_aae(torch, model, cfg, x, y):
+    """aae's step: the reconstruction phase (encoder and decoder), then D on prior samples
+    against the detached codes, then the encoder against a D held fixed."""
+    F = torch.nn.functional
+    enc, dec, D = (to_torch(torch, m) for m in (model.G, model.decoder, model.D))
+    opt_AE = adam(torch, [*enc.parameters(), *dec.parameters()], model.opt_AE)
+    opt_D, opt_G = adam(torch, D.parameters(), model.opt_D), adam(torch, enc.parameters(),
+                                                                 model.opt_G)
+    flat = torch.from_numpy(x).flatten(1)
+
+    def step():
+        _minimise(opt_AE, F.binary_cross_entropy_with_logits(dec(enc(flat)), flat))
+        with torch.no_grad():
+            codes = enc(flat)
+        prior = torch.randn(len(flat), cfg.latent)
+        _minimise(opt_D, F.softplus(-D(prior)).mean() + F.softplus(D(codes)).mean())
+        with _held(D):
+            _minimise(opt_G, F.softplus(-D(enc(flat))).mean())
+    return step
+
+
+def torch_aae_semi(torch, model, cfg, x, y):
+    """aae_semi's (and aae_cluster's) step: reconstruction from (softmax y, z), D_y and D_z
+    on Cat(K) x N(0, I) against the detached codes, the encoder against both, and (with
+    labels) the classification phase on a minibatch of the labelled images."""
+    F = torch.nn.functional
+    enc, dec = to_torch(torch, model.G), to_torch(torch, model.decoder)
+    D_y, D_z = to_torch(torch, model.D.D_y), to_torch(torch, model.D.D_z)
+    opt_AE = adam(torch, [*enc.parameters(), *dec.parameters()], model.opt_AE)
+    opt_D = adam(torch, [*D_y.parameters(), *D_z.parameters()], model.opt_D)
+    opt_G, opt_C = adam(torch, enc.parameters(), model.opt_G), adam(torch, enc.parameters(),
+                                                                   model.opt_C)
+    flat, k = torch.from_numpy(x).flatten(1), cfg.clusters
+    labelled = model.labelled
+
+    def codes(images):
+        h = enc(images)
+        return h[:, :k].softmax(1), h[:, k:]
+
+    def step():
+        y_soft, z = codes(flat)
+        _minimise(opt_AE, F.binary_cross_entropy_with_logits(dec(torch.cat([y_soft, z], 1)),
+                                                             flat))
+        with torch.no_grad():
+            y_soft, z = codes(flat)
+        y_prior = torch.eye(k)[torch.randint(0, k, (len(flat),))]
+        z_prior = torch.randn(len(flat), cfg.latent)
+        _minimise(opt_D, F.softplus(-D_y(y_prior)).mean() + F.softplus(D_y(y_soft)).mean()
+                  + F.softplus(-D_z(z_prior)).mean() + F.softplus(D_z(z)).mean())
+        with _held(D_y), _held(D_z):
+            y_soft, z = codes(flat)
+            _minimise(opt_G, F.softplus(-D_y(y_soft)).mean() + F.softplus(-D_z(z)).mean())
+        if labelled is not None:
+            pick = torch.randperm(len(labelled))[:len(flat)]
+            images = torch.from_numpy(labelled.x.data)[pick]
+            _minimise(opt_C, F.cross_entropy(enc(images)[:, :k],
+                                             torch.from_numpy(labelled.y.data)[pick]))
+    return step
+
+
+def _minimise(opt, loss):
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+class _held:
+    """`with _held(net):` net's parameters stop requiring gradients (a fixed function)."""
+
+    def __init__(self, net):
+        self.params = [p for p in net.parameters() if p.requires_grad]
+
+    def __enter__(self):
+        for p in self.params:
+            p.requires_grad_(False)
+
+    def __exit__(self, *exc):
+        for p in self.params:
+            p.requires_grad_(True)
+
+
 def torch_vae(torch, model, cfg, x, y):
     F = torch.nn.functional
     enc, dec = to_torch(torch, model.encoder), to_torch(torch, model.decoder)
@@ -276,6 +361,7 @@ def torch_classifier(torch, model, cfg, x, y):
 
 
 TORCH_STEPS = {"dcgan": torch_gan, "gan": torch_gan, "cgan": torch_gan, "ssgan": torch_ssgan,
+               "aae": torch_aae, "aae_semi": torch_aae_semi, "aae_cluster": torch_aae_semi,
                "vae": torch_vae, "cvae": torch_vae, "ae": torch_ae,
                "classifier": torch_classifier}
 

@@ -94,3 +94,43 @@ def test_ssgan_torch_twin_computes_what_the_model_does():
     assert len(frozen) == 5                        # the hidden layers' weight-norm scales
     model.D.train(), model.G.train()
     bench_models.TORCH_STEPS["ssgan"](torch, model, cfg, x, y)()
+
+
+@pytest.mark.parametrize("name", ["aae", "aae_semi", "aae_cluster"])
+def test_aae_torch_twins_compute_what_the_models_do(name):
+    """bench_models' PyTorch copies of the AAE networks give the model's reconstruction loss
+    from the same weights, and the twin's step (every phase) changes every network."""
+    torch = pytest.importorskip("torch")
+    import bench_models
+    import numpy as np
+
+    import tinygen as tg
+    model, cfg = bench_models.build(name)
+    x, y = bench_models.batch_for(cfg, np.random.default_rng(0))
+    flat = x.reshape(len(x), -1)
+    enc, dec = bench_models.to_torch(torch, model.G), bench_models.to_torch(torch, model.decoder)
+    with tg.no_grad():
+        ours = model.reconstruction_loss((tg.tensor(x), tg.tensor(y)))[0].item()
+    with torch.no_grad():
+        h = enc(torch.from_numpy(flat))
+        if name != "aae":
+            h = torch.cat([h[:, :cfg.clusters].softmax(1), h[:, cfg.clusters:]], 1)
+        theirs = torch.nn.functional.binary_cross_entropy_with_logits(
+            dec(h), torch.from_numpy(flat)).item()
+    assert theirs == pytest.approx(ours, rel=1e-5)
+    step = bench_models.TORCH_STEPS[name](torch, model, cfg, x, y)
+    closure = step.__closure__ or ()
+    nets = [c.cell_contents for c in closure if isinstance(c.cell_contents, torch.nn.Module)]
+    before = [[p.detach().clone() for p in n.parameters()] for n in nets]
+    step()
+    assert len(nets) >= 3
+    for net, old in zip(nets, before, strict=True):
+        assert any(not torch.equal(p, q) for p, q in zip(net.parameters(), old, strict=True))
+
+
+def test_the_adam_rows_time_each_backend_on_its_own_state():
+    import bench_kernels
+    import numpy as np
+    rows = bench_kernels._adam_shape("w", (300, 300), 2, np.random.default_rng(0))
+    assert [r["kernel"] for r in rows] == ["adam update"]
+    assert rows[0]["reference"] > 0 and rows[0]["numba"] > 0
