@@ -12,7 +12,7 @@ way (its input has requires_grad=True), so the comparison is like for like.
 Run:   python benchmarks/bench_kernels.py            (batch 128, 7 repeats; a few minutes)
        python benchmarks/bench_kernels.py --quick    (batch 16, 3 repeats; seconds)
        python benchmarks/bench_kernels.py --layer ConvTranspose2d(128   (one layer only)
-       python benchmarks/bench_kernels.py --pointwise  (activation, batch-norm, minibatch kernels)
+       python benchmarks/bench_kernels.py --pointwise  (activations, batch norm, minibatch, Adam)
        python benchmarks/bench_kernels.py --wide-parts (the wide conv forward, pass by pass)
 The machine must be otherwise idle: with other jobs on the cores every number above moves
 (PyTorch's spinning OpenMP threads suffer most), so the load average is printed and saved.
@@ -268,14 +268,41 @@ POINTWISE_SHAPES = {"D conv1 out (128, 64, 14, 14)": (128, 64, 14, 14),
 CLOSENESS_SHAPES = {"M (256, 5, 3)": (256, 5, 3), "M (64, 5, 3)": (64, 5, 3)}
 
 
+# Adam's update (`numba_optim.py`) on a hidden layer of the AAEs' MLPs and on DCGAN's G input
+# layer, the largest weights of those steps.
+ADAM_SHAPES = {"weight (1000, 1000)": (1000, 1000), "weight (6272, 100)": (6272, 100)}
+
+
 def pointwise(repeats):
-    """Median ms of each activation/batch-norm kernel and of minibatch discrimination's
-    closeness: reference, Numba and PyTorch's op."""
+    """Median ms of each activation/batch-norm kernel, of minibatch discrimination's
+    closeness and of Adam's update: reference, Numba and PyTorch's op."""
     rng = np.random.default_rng(0)
     return [row for label, shape in POINTWISE_SHAPES.items()
             for row in _pointwise_shape(label, shape, repeats, rng)] + [
             row for label, shape in CLOSENESS_SHAPES.items()
-            for row in _closeness_shape(label, shape, repeats, rng)]
+            for row in _closeness_shape(label, shape, repeats, rng)] + [
+            row for label, shape in ADAM_SHAPES.items()
+            for row in _adam_shape(label, shape, repeats, rng)]
+
+
+def _adam_shape(label, shape, repeats, rng):
+    """One Adam step on one weight (its own m, v per backend); torch: torch.optim.Adam's step
+    on a parameter of the same shape (the for-loop implementation, PyTorch's CPU default)."""
+    g = rng.standard_normal(shape).astype(np.float32)
+    start = rng.standard_normal(shape).astype(np.float32)
+    state = {K.__name__: (start.copy(), np.zeros(shape, np.float32), np.zeros(shape, np.float32))
+             for K in (reference, numba_kernels)}
+
+    def update(K):
+        p, m, v = state[K.__name__]
+        K.adam_update(p, g, m, v, None, 0.9, 0.999, 1e-3 / (1 - 0.9), (1 - 0.999) ** 0.5, 1e-8)
+    theirs = {}
+    if torch is not None:
+        tp = torch.nn.Parameter(torch.from_numpy(rng.standard_normal(shape).astype(np.float32)))
+        tp.grad = torch.from_numpy(g)
+        opt = torch.optim.Adam([tp], lr=1e-3)
+        theirs = {"adam update": opt.step}
+    return _time_cases(label, {"adam update": update}, theirs, repeats)
 
 
 def _time_cases(label, cases, theirs, repeats):

@@ -62,7 +62,7 @@ def _bind(module):
     global conv_transpose2d_input_grad, conv_transpose2d_weight_grad
     global leaky_relu_forward, leaky_relu_backward, relu_backward
     global batch_norm_stats, batch_norm_forward, batch_norm_backward
-    global minibatch_closeness_forward, minibatch_closeness_backward
+    global minibatch_closeness_forward, minibatch_closeness_backward, adam_update
     _backend = module
     im2col = module.im2col
     col2im = module.col2im
@@ -82,6 +82,7 @@ def _bind(module):
     batch_norm_backward = module.batch_norm_backward
     minibatch_closeness_forward = module.minibatch_closeness_forward
     minibatch_closeness_backward = module.minibatch_closeness_backward
+    adam_update = module.adam_update
 
 
 _bind(_load(os.environ.get("TINYGEN_KERNELS", "numba"), "TINYGEN_KERNELS"))

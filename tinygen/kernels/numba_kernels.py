@@ -57,6 +57,7 @@ from .numba_minibatch import (  # noqa: F401  (minibatch discrimination's pair l
     minibatch_closeness_backward,
     minibatch_closeness_forward,
 )
+from .numba_optim import adam_update  # noqa: F401  (Adam's update in one pass)
 from .numba_pointwise import (  # noqa: F401  (the activation and batch-norm kernels)
     batch_norm_backward,
     batch_norm_forward,

@@ -452,3 +452,23 @@ def minibatch_closeness_backward(g, M):
     c = np.exp(-np.abs(diff).sum(axis=3))
     w = (g[:, None] + g[None]) * c                           # (N, N, B)
     return -(w[..., None] * np.sign(diff)).sum(axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adam's update (the NumPy twin of numba_optim.py). In place on the parameter and its moments;
+# `optim/adam.py` explains the formulas and computes the scalars.
+# ---------------------------------------------------------------------------------------------
+
+
+def adam_update(p, g, m, v, vmax, beta1, beta2, step_size, bias2_sqrt, eps):
+    """m, v <- the moving averages of g and g^2; p -= step_size * m / (sqrt(v) / bias2_sqrt + eps).
+
+    step_size = lr / (1 - beta1^t) and bias2_sqrt = sqrt(1 - beta2^t) are the bias corrections.
+    With amsgrad, vmax (the running maximum of v) replaces v in the denominator."""
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    if vmax is not None:
+        v = np.maximum(vmax, v, out=vmax)
+    p -= step_size * (m / (np.sqrt(v) / bias2_sqrt + eps))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinygen import kernels
 from tinygen.optim.optimizer import Optimizer, check_nonnegative, check_number
 
 
@@ -68,16 +69,13 @@ class Adam(Optimizer):
         elif wd != 0:
             g = g + wd * p.data  # a new array: never edit p.grad
         state["step"] = t = state["step"] + 1
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= beta1
-        m += (1 - beta1) * g
-        v *= beta2
-        v += (1 - beta2) * g * g
-        if group["amsgrad"]:
-            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        step_size = lr / (1 - beta1**t)
-        denom = np.sqrt(v) / (1 - beta2**t) ** 0.5 + group["eps"]
-        p.data -= step_size * (m / denom)
+        # m and v in place, then p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps):
+        # the NumPy lines are `kernels/reference.py`'s adam_update, the one-pass loop
+        # `kernels/numba_optim.py`'s.
+        kernels.adam_update(p.data, g, state["exp_avg"], state["exp_avg_sq"],
+                            state.get("max_exp_avg_sq"), beta1, beta2,
+                            step_size=lr / (1 - beta1**t), bias2_sqrt=(1 - beta2**t) ** 0.5,
+                            eps=group["eps"])
 
 
 class AdamW(Adam):
