@@ -96,8 +96,11 @@ def test_the_losses_are_their_definitions():
 # Which networks each phase changes.
 
 
-def test_each_phase_changes_only_its_own_networks():
-    model = build(heads=True)
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_each_phase_changes_only_its_own_networks(optimizer):
+    model = build(heads=True, optimizer=optimizer)
+    kind = {"adam": tg.optim.Adam, "sgd": tg.optim.SGD}[optimizer]
+    assert all(type(o) is kind for o in (model.opt_AE, model.opt_D, model.opt_G, model.opt_C))
     real = tensors(*data(n=10))
     nets = {"encoder": model.G, "heads": model.heads, "decoder": model.decoder, "D": model.D}
 
@@ -191,6 +194,8 @@ def test_bad_options_are_refused():
         build(labels=0, clusters=1)
     with pytest.raises(ValueError, match="CategoricalAAE: input_noise must be >= 0"):
         build(input_noise=-0.1)
+    with pytest.raises(ValueError, match="CategoricalAAE: optimizer must be adam or sgd"):
+        build(optimizer="rmsprop")
 
 
 def test_input_noise_reaches_the_encoder_in_every_training_phase_and_never_in_evaluation():

@@ -38,7 +38,8 @@ The same model serves three of the paper's uses:
 Networks (the paper's MNIST MLPs): encoder 784-1000-1000-(K + latent), decoder
 (K + latent)-1000-1000-784 (latent-1000-1000-784 with `heads`), D_y K-1000-1000-1 and D_z
 latent-1000-1000-1, all ReLU (`hidden`). The optimizer is Adam in every phase; the paper used
-SGD with momentum and hand-set learning-rate steps. `input_noise` (off by default) adds
+SGD with momentum and hand-set learning-rate steps (`optimizer="sgd"` gives every phase SGD
+with `momentum`, at the same four learning rates). `input_noise` (off by default) adds
 N(0, sigma^2) to the encoder's input in every training phase, a regulariser against fitting
 the few labelled images exactly (the reconstruction target stays the clean image).
 
@@ -83,6 +84,8 @@ class Config(adversarial.Config):
     n_classes: int = 10            # classes in the data (labels are split evenly over them)
     minibatch_kernels: int = 0     # minibatch discrimination in D_y (0: off, the paper's D)
     input_noise: float = 0.0       # std of Gaussian noise on the encoder's input while training
+    optimizer: str = "adam"        # every phase's: adam, or sgd (with momentum, the paper's)
+    momentum: float = 0.9          # sgd's momentum
 
 
 class CodeDiscriminators(nn.Module):
@@ -141,6 +144,9 @@ class CategoricalAAE(Adversarial):
                                  f"n_classes ({cfg.n_classes}), got {cfg.clusters}")
         if cfg.clusters < 2:
             raise ValueError(f"{type(self).__name__}: clusters must be >= 2, got {cfg.clusters}")
+        if cfg.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"{type(self).__name__}: optimizer must be adam or sgd, got "
+                             f"{cfg.optimizer!r}")
         if not cfg.input_noise >= 0:                       # also refuses NaN
             raise ValueError(f"{type(self).__name__}: input_noise must be >= 0, got "
                              f"{cfg.input_noise}")
@@ -157,6 +163,12 @@ class CategoricalAAE(Adversarial):
                                           if m is not None])
         self.opt_AE = optim.Adam(self.autoencoder.parameters(), lr=cfg.lr_ae)
         self.opt_C = optim.Adam(self.G.parameters(), lr=cfg.lr_cls)
+        if cfg.optimizer == "sgd":                         # the same four players, each SGD
+            sgd = lambda params, lr: optim.SGD(params, lr=lr, momentum=cfg.momentum)  # noqa: E731
+            self.opt_AE = sgd(self.autoencoder.parameters(), cfg.lr_ae)
+            self.opt_C = sgd(self.G.parameters(), cfg.lr_cls)
+            self.opt_G, self.opt_D = sgd(self.G.parameters(), cfg.lr), sgd(self.D.parameters(),
+                                                                           cfg.lr_d)
         self.labelled = LabelledSet(cfg.labels, d, cfg.n_classes) if cfg.labels else None
         self._head_pool = None           # training images for the cluster heads (`setup`)
         self.input_noise = nn.GaussianNoise(cfg.input_noise)   # training phases only (`noisy`)
