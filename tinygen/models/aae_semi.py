@@ -38,11 +38,13 @@ The same model serves three of the paper's uses:
 Networks (the paper's MNIST MLPs): encoder 784-1000-1000-(K + latent), decoder
 (K + latent)-1000-1000-784 (latent-1000-1000-784 with `heads`), D_y K-1000-1000-1 and D_z
 latent-1000-1000-1, all ReLU (`hidden`). The optimizer is Adam in every phase; the paper used
-SGD with momentum and hand-set learning-rate steps (`optimizer="sgd"` gives every phase SGD
-with `momentum`, at the same four learning rates; on MNIST clustering, momentum 0.9 with all
-four at 0.01, and with 0.1 for the adversarial phases, diverged within the first epoch). `input_noise` (off by default) adds
-N(0, sigma^2) to the encoder's input in every training phase, a regulariser against fitting
-the few labelled images exactly (the reconstruction target stays the clean image).
+SGD with momentum and hand-set learning-rate steps. `optimizer="sgd"` gives every phase SGD
+with `momentum` at the same four learning rates (on MNIST clustering, momentum 0.9 with all
+four at 0.01, and with 0.1 for the adversarial phases, diverged within the first epoch).
+
+`input_noise` (off by default) adds N(0, sigma^2) to the encoder's input in every training
+phase, a regulariser against fitting the few labelled images exactly; the reconstruction
+target stays the clean image, and evaluation reads the clean image.
 
 Read next: `aae.py` (one continuous code and the VAE comparison), `labelled.py`.
 """
