@@ -247,6 +247,21 @@ def test_each_cluster_is_named_after_its_most_confident_image(monkeypatch):
     assert model.cluster_error(np.zeros(5), y_train, np.zeros(3), [4, 9, 3]) == pytest.approx(1 / 3)
 
 
+def test_each_figure_row_is_the_decoded_cluster_then_its_head_then_its_members(monkeypatch):
+    model = build(labels=0, clusters=3)
+    x = np.arange(1, 6, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 8, 8), np.float32)
+    q = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1],
+                  [0.2, 0.2, 0.6], [0.7, 0.1, 0.2]])
+    monkeypatch.setattr(model, "q_y", lambda images: q)
+    rows = model.cluster_rows(x, per_row=4).reshape(3, 4, 1, 8, 8)
+    decoded = model.generate(np.zeros((3, model.cfg.latent), np.float32), np.arange(3))
+    np.testing.assert_array_equal(rows[:, 0], decoded)              # g(y = e_k, z = 0)
+    # Cluster 0 holds images 0, 4, 1 (most sure first); 1 holds image 2; 2 holds image 3.
+    for k, members in enumerate([[0, 4, 1], [2], [3]]):
+        np.testing.assert_array_equal(rows[k, 1:1 + len(members)], x[members])
+        assert not rows[k, 1 + len(members):].any()                 # the rest left blank
+
+
 # ----------------------------------------------------------------------------------------------
 # Resume, and short runs.
 

@@ -302,15 +302,20 @@ class CategoricalAAE(Adversarial):
         return self.generate(z, np.tile(np.arange(k), n_styles))
 
     def cluster_rows(self, x, per_row: int = 10) -> np.ndarray:
-        """Row k: cluster k's head, then the next most confident images of cluster k."""
+        """Row k: cluster k decoded with the style at zero, g(e_k, z = 0) (the paper's Fig. 9
+        starts each row so), then its head (the image of x most sure of k) and the next most
+        confident images of cluster k."""
         q = self.q_y(x)
+        k = self.cfg.clusters
+        decoded = self.generate(np.zeros((k, self.cfg.latent), np.float32), np.arange(k))
         rows = []
-        for k in range(self.cfg.clusters):
-            order = np.argsort(-q[:, k])                    # the head first
-            pick = order[q[order].argmax(axis=1) == k][:per_row]   # members, most confident
+        for c in range(k):
+            order = np.argsort(-q[:, c])                    # the head first
+            pick = order[q[order].argmax(axis=1) == c][:per_row - 1]   # members, most sure
             pick = pick if len(pick) else order[:1]         # an empty cluster: its head alone
             row = np.zeros((per_row, *self.image_shape), np.float32)
-            row[:len(pick)] = np.asarray(x)[pick].reshape(-1, *self.image_shape)
+            row[0] = decoded[c]
+            row[1:1 + len(pick)] = np.asarray(x)[pick].reshape(-1, *self.image_shape)
             rows.append(row)
         return np.concatenate(rows)
 
@@ -323,8 +328,9 @@ class CategoricalAAE(Adversarial):
             self.cluster_rows(x), path, nrow=10,
             row_labels=[f"cluster {k}: '{names[k]}', {sizes[k]} images" if sizes[k] else
                         f"cluster {k}: empty" for k in range(self.cfg.clusters)],
-            title="one row per cluster: its head (the most confident image) first, then the "
-                  "most confident members")
+            col_labels=["g(y=k, z=0)", "head"] + ["" for _ in range(8)],
+            title="one row per cluster: decoded with z = 0, then its head (the most confident "
+                  "image), then its most confident members")
 
     def write_figures(self, out_dir) -> None:
         from tinygen import plotting
