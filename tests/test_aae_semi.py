@@ -194,6 +194,8 @@ def test_bad_options_are_refused():
         build(labels=0, clusters=1)
     with pytest.raises(ValueError, match="CategoricalAAE: input_noise must be >= 0"):
         build(input_noise=-0.1)
+    with pytest.raises(ValueError, match="lr_step must be >= 0 and lr_gamma > 0"):
+        build(lr_step=2, lr_gamma=0)
     with pytest.raises(ValueError, match="CategoricalAAE: optimizer must be adam or sgd"):
         build(optimizer="rmsprop")
 
@@ -266,11 +268,26 @@ def test_each_figure_row_is_the_decoded_cluster_then_its_head_then_its_members(m
 # Resume, and short runs.
 
 
-def test_resume_is_bitwise(tmp_path):
-    x, y = data(n=48)
-    straight, resumed = straight_and_resumed(lambda: build(heads=True), x, y, tmp_path,
+@pytest.mark.parametrize("kw", [{"heads": True}, {"lr_step": 1, "lr_gamma": 0.5}])
+def test_resume_is_bitwise(tmp_path, kw):
+    x, y = data(n=48)          # 6 steps an epoch: step 7 is after the first lr step, if any
+    straight, resumed = straight_and_resumed(lambda: build(**kw), x, y, tmp_path,
                                              batch_size=8, stop_after=7)
     assert_bitwise(state(resumed), state(straight))
+    for opt in ("opt_AE", "opt_D", "opt_G", "opt_C"):
+        assert getattr(resumed, opt).param_groups[0]["lr"] == \
+            getattr(straight, opt).param_groups[0]["lr"]
+
+
+def test_lr_step_multiplies_every_phases_lr_every_e_epochs():
+    model = build(lr_step=2, lr_gamma=0.5)
+    opts = [model.opt_AE, model.opt_D, model.opt_G, model.opt_C]
+    base = [o.param_groups[0]["lr"] for o in opts]
+    for epoch, factor in [(1, 1.0), (2, 0.5), (3, 0.5), (4, 0.25)]:
+        model.end_epoch()
+        assert [o.param_groups[0]["lr"] for o in opts] == pytest.approx(
+            [b * factor for b in base]), epoch
+    assert not hasattr(build(), "sched_AE")                  # off by default
 
 
 def test_a_short_semi_supervised_run_classifies_the_digits():

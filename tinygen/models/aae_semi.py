@@ -41,6 +41,7 @@ latent-1000-1000-1, all ReLU (`hidden`). The optimizer is Adam in every phase; t
 SGD with momentum and hand-set learning-rate steps. `optimizer="sgd"` gives every phase SGD
 with `momentum` at the same four learning rates (on MNIST clustering, momentum 0.9 with all
 four at 0.01, and with 0.1 for the adversarial phases, diverged within the first epoch).
+`lr_step` = E multiplies all four learning rates by `lr_gamma` every E epochs.
 
 `input_noise` (off by default) adds N(0, sigma^2) to the encoder's input in every training
 phase, a regulariser against fitting the few labelled images exactly; the reconstruction
@@ -89,6 +90,8 @@ class Config(adversarial.Config):
     input_noise: float = 0.0       # std of Gaussian noise on the encoder's input while training
     optimizer: str = "adam"        # every phase's: adam, or sgd (with momentum, the paper's)
     momentum: float = 0.9          # sgd's momentum
+    lr_step: int = 0               # every this many epochs, every phase's lr *= lr_gamma (0: off)
+    lr_gamma: float = 0.1
 
 
 class CodeDiscriminators(nn.Module):
@@ -150,6 +153,9 @@ class CategoricalAAE(Adversarial):
         if cfg.optimizer not in ("adam", "sgd"):
             raise ValueError(f"{type(self).__name__}: optimizer must be adam or sgd, got "
                              f"{cfg.optimizer!r}")
+        if cfg.lr_step < 0 or not cfg.lr_gamma > 0:
+            raise ValueError(f"{type(self).__name__}: lr_step must be >= 0 and lr_gamma > 0, "
+                             f"got {cfg.lr_step}, {cfg.lr_gamma}")
         if not cfg.input_noise >= 0:                       # also refuses NaN
             raise ValueError(f"{type(self).__name__}: input_noise must be >= 0, got "
                              f"{cfg.input_noise}")
@@ -172,6 +178,10 @@ class CategoricalAAE(Adversarial):
             self.opt_C = sgd(self.G.parameters(), cfg.lr_cls)
             self.opt_G, self.opt_D = sgd(self.G.parameters(), cfg.lr), sgd(self.D.parameters(),
                                                                            cfg.lr_d)
+        if cfg.lr_step:                                    # the paper's step-wise decays
+            step = lambda opt: optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)  # noqa: E731
+            self.sched_AE, self.sched_D = step(self.opt_AE), step(self.opt_D)
+            self.sched_G, self.sched_C = step(self.opt_G), step(self.opt_C)
         self.labelled = LabelledSet(cfg.labels, d, cfg.n_classes) if cfg.labels else None
         self._head_pool = None           # training images for the cluster heads (`setup`)
         self.input_noise = nn.GaussianNoise(cfg.input_noise)   # training phases only (`noisy`)
@@ -218,6 +228,11 @@ class CategoricalAAE(Adversarial):
         x_lab, y_lab = self.labelled.batch(self.cfg.batch_size)
         ce = F.cross_entropy(self.encode(self.noisy(x_lab))[0], y_lab)  # -log q(y_l | x_l)
         return ce, {}
+
+    def end_epoch(self) -> None:
+        for name in ("sched_AE", "sched_D", "sched_G", "sched_C"):
+            if hasattr(self, name):
+                getattr(self, name).step()
 
     def train_step(self, batch) -> dict:
         """The loader's labels (batch[1]) are never read: labels come from `self.labelled`."""
