@@ -3,6 +3,7 @@
     python benchmarks/bench_models.py                   # every model, about 5 minutes
     python benchmarks/bench_models.py --models dcgan gan --quick
     python benchmarks/bench_models.py --memory-only     # peak RSS and cold first steps only
+    python benchmarks/bench_models.py --models aae_semi --backends   # Numba vs NumPy kernels
 
 For every model with a CPU-sized default it builds the model from its `Config` (MNIST-shaped
 batches of random images), copies its networks into PyTorch layer by layer (`to_torch`: the
@@ -34,7 +35,7 @@ import numpy as np
 from common import fmt, interleaved_medians, machine, markdown_table, save, try_torch
 
 import tinygen as tg
-from tinygen import models, nn
+from tinygen import kernels, models, nn
 
 MODELS = ["dcgan", "gan", "cgan", "ssgan", "aae", "aae_semi", "aae_cluster", "vae", "cvae", "ae",
           "classifier"]
@@ -414,6 +415,9 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="fewer repeats")
     p.add_argument("--memory-only", action="store_true", help="only the fresh-process columns")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch threads")
+    p.add_argument("--backends", action="store_true",
+                   help="also time the same train_step on the NumPy reference kernels, "
+                        "interleaved in the same process (what the Numba kernels win)")
     args = p.parse_args(argv)
     torch = try_torch(args.threads)
     info = machine()
@@ -425,6 +429,8 @@ def main(argv=None):
         row = {"batch": cfg.batch_size}
         if not args.memory_only:
             fns = {"tinygen": lambda m=model, b=batch: m.train_step(b)}
+            if args.backends:
+                fns["reference"] = lambda m=model, b=batch: _on_reference(m, b)
             if torch is not None:
                 fns["torch"] = TORCH_STEPS[name](torch, model, cfg, x, y)
             repeats = 6 if args.quick else 24
@@ -449,7 +455,17 @@ def main(argv=None):
                           "spread (block medians)", "img/s (tinygen)", "peak RSS MB",
                           "first step, empty cache (s)", "import + first step, warm (s)"],
                          rows))
+    if args.backends and not args.memory_only:
+        print("\nThe same train_step on each kernel backend, interleaved (ms, medians):\n")
+        print(markdown_table(["model", "numba", "reference", "reference / numba"],
+                             [[n, r["tinygen_ms"], r["reference_ms"],
+                               r["reference_ms"] / r["tinygen_ms"]] for n, r in record.items()]))
     save("bench_models", {"machine": info, "models": record})
+
+
+def _on_reference(model, batch):
+    with kernels.use_backend("reference"):
+        model.train_step(batch)
 
 
 def _row(name, r):

@@ -134,3 +134,17 @@ def test_the_adam_rows_time_each_backend_on_its_own_state():
     rows = bench_kernels._adam_shape("w", (300, 300), 2, np.random.default_rng(0))
     assert [r["kernel"] for r in rows] == ["adam update"]
     assert rows[0]["reference"] > 0 and rows[0]["numba"] > 0
+
+
+def test_backends_mode_runs_the_step_on_the_reference_kernels_then_restores_numba():
+    import bench_models
+
+    from tinygen import kernels
+    seen = []
+
+    class Model:
+        def train_step(self, batch):
+            seen.append(kernels.get_backend().__name__)
+    bench_models._on_reference(Model(), None)
+    assert seen == ["tinygen.kernels.reference"]
+    assert kernels.get_backend().__name__ == "tinygen.kernels.numba_kernels"
