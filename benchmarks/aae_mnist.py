@@ -4,6 +4,8 @@
     python benchmarks/aae_mnist.py                        # every experiment, 1 seed, 20 epochs
     python benchmarks/aae_mnist.py --seeds 0 1 2 --experiments semi100 semi1000
     python benchmarks/aae_mnist.py --quick                # 20 steps each: it runs
+    python benchmarks/aae_mnist.py --experiments semi100 --seeds 0 1 2 --epochs 16 \
+        --extra "--input-noise 0.3 --lr-step 8 --lr-gamma 0.1"   # the README's best 100-label runs
 
 Each experiment is the `tinygen train` command printed beside it, run into
 runs/aae_mnist/<experiment>_seed<s>/ (figures included), and scored as the paper does:
