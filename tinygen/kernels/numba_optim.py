@@ -28,7 +28,7 @@ _NUMPY_BELOW = 1 << 16
 
 # error_model="numpy": x / 0 gives inf or NaN as in NumPy. Numba's default ("python") tests
 # every divisor to raise ZeroDivisionError, and that branch kept LLVM from vectorising the loop
-# (3.2 ms against 0.2 ms on a 1M-value weight).
+# (3.2 ms against 0.4 ms on a 1M-value weight).
 @njit(cache=True, nogil=True, error_model="numpy")
 def _adam(p, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, bias2_sqrt,
           eps):
