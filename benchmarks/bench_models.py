@@ -165,18 +165,9 @@ def torch_gan(torch, model, cfg, x, y):
     def step():
         with torch.no_grad():                                   # D step on G(z).detach()
             fake = g(torch.randn(len(x), cfg.latent))
-        loss_d = F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
-        opt_D.zero_grad()
-        loss_d.backward()
-        opt_D.step()
-        for p in D.parameters():                                # D held fixed in the G step
-            p.requires_grad_(False)
-        loss_g = F.softplus(-d(g(torch.randn(len(x), cfg.latent)))).mean()
-        opt_G.zero_grad()
-        loss_g.backward()
-        opt_G.step()
-        for p in D.parameters():
-            p.requires_grad_(True)
+        _minimise(opt_D, F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean())
+        with _held(D):                                          # D held fixed in the G step
+            _minimise(opt_G, F.softplus(-d(g(torch.randn(len(x), cfg.latent)))).mean())
     return step
 
 
@@ -200,26 +191,18 @@ def torch_ssgan(torch, model, cfg, x, y):
         logits = D(torch.cat([lab_x[pick], unl, fake]))
         l_lab, l_unl, l_fake = logits.split([len(pick), n, n])
         lse_unl, lse_fake = l_unl.logsumexp(1), l_fake.logsumexp(1)
-        loss_d = F.cross_entropy(l_lab, lab_y[pick]) \
-            + 0.5 * (F.softplus(lse_unl) - lse_unl).mean() + 0.5 * F.softplus(lse_fake).mean()
-        opt_D.zero_grad()
-        loss_d.backward()
-        opt_D.step()
+        _minimise(opt_D, F.cross_entropy(l_lab, lab_y[pick])
+                  + 0.5 * (F.softplus(lse_unl) - lse_unl).mean()
+                  + 0.5 * F.softplus(lse_fake).mean())
         with torch.no_grad():
             for a, p in zip(average, D.parameters(), strict=True):
                 a.lerp_(p, 1 - cfg.ema)
-        for p in trained_d:                                     # D held fixed in the G step
-            p.requires_grad_(False)
-        f = D[:-2]
-        with torch.no_grad():
-            f_real = f(unl)
-        gap = f_real.mean(0) - f(G(torch.rand(n, cfg.latent))).mean(0)
-        loss_g = (gap * gap).sum()
-        opt_G.zero_grad()
-        loss_g.backward()
-        opt_G.step()
-        for p in trained_d:
-            p.requires_grad_(True)
+        with _held(D):                                          # D held fixed in the G step
+            f = D[:-2]
+            with torch.no_grad():
+                f_real = f(unl)
+            gap = f_real.mean(0) - f(G(torch.rand(n, cfg.latent))).mean(0)
+            _minimise(opt_G, (gap * gap).sum())
     return step
 
 

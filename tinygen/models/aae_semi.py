@@ -52,6 +52,7 @@ Read next: `aae.py` (one continuous code and the VAE comparison), `labelled.py`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,15 +174,15 @@ class CategoricalAAE(Adversarial):
         self.opt_AE = optim.Adam(self.autoencoder.parameters(), lr=cfg.lr_ae)
         self.opt_C = optim.Adam(self.G.parameters(), lr=cfg.lr_cls)
         if cfg.optimizer == "sgd":                         # the same four players, each SGD
-            sgd = lambda params, lr: optim.SGD(params, lr=lr, momentum=cfg.momentum)  # noqa: E731
-            self.opt_AE = sgd(self.autoencoder.parameters(), cfg.lr_ae)
-            self.opt_C = sgd(self.G.parameters(), cfg.lr_cls)
-            self.opt_G, self.opt_D = sgd(self.G.parameters(), cfg.lr), sgd(self.D.parameters(),
-                                                                           cfg.lr_d)
+            sgd = functools.partial(optim.SGD, momentum=cfg.momentum)
+            self.opt_AE = sgd(self.autoencoder.parameters(), lr=cfg.lr_ae)
+            self.opt_C = sgd(self.G.parameters(), lr=cfg.lr_cls)
+            self.opt_G = sgd(self.G.parameters(), lr=cfg.lr)
+            self.opt_D = sgd(self.D.parameters(), lr=cfg.lr_d)
         if cfg.lr_step:                                    # the paper's step-wise decays
-            step = lambda opt: optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)  # noqa: E731
-            self.sched_AE, self.sched_D = step(self.opt_AE), step(self.opt_D)
-            self.sched_G, self.sched_C = step(self.opt_G), step(self.opt_C)
+            self.sched_AE, self.sched_D, self.sched_G, self.sched_C = (
+                optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
+                for opt in (self.opt_AE, self.opt_D, self.opt_G, self.opt_C))
         self.labelled = LabelledSet(cfg.labels, d, cfg.n_classes) if cfg.labels else None
         self._head_pool = None           # training images for the cluster heads (`setup`)
         self.input_noise = nn.GaussianNoise(cfg.input_noise)   # training phases only (`noisy`)
