@@ -112,7 +112,8 @@ def save(name: str, payload: dict) -> Path:
 
 
 def train_for(model, loader, epochs: int, max_steps=None) -> tuple[float, int]:
-    """Run `model.train_step` over `loader` for `epochs` (or `max_steps` steps); return
+    """Run `model.train_step` over `loader` for `epochs` (or `max_steps` steps), calling
+    `model.end_epoch()` after each epoch as `fit` does (its lr schedules); return
     (seconds, steps). The training benchmarks' loop, without fit's logs and checkpoints."""
     import tinygen as tg
 
@@ -123,4 +124,5 @@ def train_for(model, loader, epochs: int, max_steps=None) -> tuple[float, int]:
             steps += 1
             if max_steps and steps >= max_steps:
                 return time.perf_counter() - start, steps
+        model.end_epoch()
     return time.perf_counter() - start, steps

@@ -186,11 +186,36 @@ def test_the_averaged_d_is_an_exponential_moving_average_and_is_swapped_back():
     assert 0 <= errors["error"] <= 1 and 0 <= errors["error_raw"] <= 1
 
 
-def test_resume_is_bitwise(tmp_path):
+@pytest.mark.parametrize("kw, stop_after", [({}, 13),          # 20 steps an epoch
+                                            ({"lr_decay_from": 1, "epochs": 2}, 25)])
+def test_resume_is_bitwise(tmp_path, kw, stop_after):
     x, y = data()
-    straight, resumed = straight_and_resumed(build, x, y, tmp_path, batch_size=10,
-                                             stop_after=13)
+    straight, resumed = straight_and_resumed(lambda: build(**kw), x, y, tmp_path,
+                                             batch_size=10, stop_after=stop_after)
     assert_bitwise(state(resumed), state(straight))
+    for opt in ("opt_D", "opt_G"):
+        assert getattr(resumed, opt).param_groups[0]["lr"] == \
+            getattr(straight, opt).param_groups[0]["lr"]
+
+
+def test_lr_decay_from_holds_the_lr_then_lowers_it_linearly_to_zero_at_the_last_epoch():
+    model = build(lr_decay_from=3, epochs=7, lr=2e-3, lr_d=4e-3)
+    seen = []
+    for _ in range(7):                  # the lr each epoch trains with, then end_epoch
+        seen.append((model.opt_D.param_groups[0]["lr"], model.opt_G.param_groups[0]["lr"]))
+        model.end_epoch()
+    factors = [1, 1, 1, 1, 3 / 4, 2 / 4, 1 / 4]       # (7 - t) / (7 - 3) from epoch 3 on
+    assert seen == pytest.approx([(4e-3 * f, 2e-3 * f) for f in factors])
+    assert model.opt_D.param_groups[0]["lr"] == 0      # where a longer run would go on
+    plain = build()
+    plain.end_epoch()
+    assert plain.opt_D.param_groups[0]["lr"] == 3e-3 and not hasattr(plain, "sched_D")
+
+
+@pytest.mark.parametrize("start", [-1, 7, 9])
+def test_lr_decay_from_must_fall_inside_the_run(start):
+    with pytest.raises(ValueError, match=r"ssgan: lr_decay_from must be between 0 and epochs"):
+        build(lr_decay_from=start, epochs=7)
 
 
 def test_a_short_run_learns_to_classify_from_the_labels():

@@ -61,6 +61,15 @@ the init, theirs at zero), as the authors' code does for its reported numbers; t
 error is logged too. Over 10,000 steps the average lags a D that is still improving fast,
 so for the first ~40 epochs it reads worse than the raw D (README).
 
+**The lr schedule.** The authors' MNIST script keeps lr 0.003 for all 300 epochs (the
+default here). Their CIFAR-10 script holds it for 800 of 1200 epochs and then lowers it
+linearly toward zero, lr_t = 0.003 min(1, 3 - t/400). `lr_decay_from` = E does that here:
+both players' lr is held until epoch E, then falls linearly to reach zero at `epochs`,
+
+    lr_t = lr * min(1, (epochs - t) / (epochs - E))           (t = 0, 1, ... the epoch)
+
+which lets a run of a few hours end on small steps instead of stopping mid-stride.
+
 Read next: `improved.py` for feature matching; `tinygen/nn/gan_layers.py` for weight norm and
 the Gaussian-noise layer.
 """
@@ -69,11 +78,12 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 import tinygen as tg
-from tinygen import nn
+from tinygen import nn, optim
 from tinygen.autograd import default_generator
 from tinygen.models import adversarial
 from tinygen.models.adversarial import Adversarial
@@ -101,6 +111,7 @@ class Config(adversarial.Config):
     g_bn_scale: bool = True        # learn G's batch-norm scale (False: none, as the authors')
     supervised_only: bool = False  # the baseline: D learns from the labelled images alone
     ema: float = 0.9999            # decay of the moving average of D used for the test error
+    lr_decay_from: int = 0         # from this epoch the lr falls linearly to 0 at `epochs` (0: off)
     n_classes: int = 10
     image_size: int = 28
     channels: int = 1
@@ -130,6 +141,13 @@ class SSGAN(Adversarial):
         super().__init__(cfg, G, D)
         self.ema_D = ParameterAverage(D.parameters(), decay=cfg.ema)
         self.labelled = LabelledSet(cfg.labels, d, cfg.n_classes)   # filled in by `setup`
+        if cfg.lr_decay_from:                              # see "The lr schedule" above
+            if not 0 < cfg.lr_decay_from < cfg.epochs:
+                raise ValueError(f"ssgan: lr_decay_from must be between 0 and epochs "
+                                 f"({cfg.epochs}), got {cfg.lr_decay_from}")
+            factor = partial(_linear_decay, start=cfg.lr_decay_from, end=cfg.epochs)
+            self.sched_D, self.sched_G = (optim.lr_scheduler.LambdaLR(opt, factor)
+                                          for opt in (self.opt_D, self.opt_G))
 
     def setup(self, x, y) -> None:
         """Choose the labelled images (seeded), keep them, and initialise D's weight norm
@@ -151,6 +169,11 @@ class SSGAN(Adversarial):
 
     def fake(self, batch):
         return self.G(self.noise(len(batch[0])))                          # (N, 784) in [0, 1]
+
+    def end_epoch(self) -> None:
+        for name in ("sched_D", "sched_G"):
+            if hasattr(self, name):
+                getattr(self, name).step()
 
     def train_step(self, batch) -> dict:
         if self.cfg.supervised_only:                        # no game: a plain classifier
@@ -221,6 +244,11 @@ class SSGAN(Adversarial):
     def write_figures(self, out_dir) -> None:
         super().write_figures(out_dir)
         self.labelled.save(out_dir)                         # which labels this run saw
+
+
+def _linear_decay(epoch: int, start: int, end: int) -> float:
+    """The lr factor at `epoch`: 1 until `start`, then linearly down to 0 at `end`."""
+    return min(1.0, (end - epoch) / (end - start))
 
 
 def _sigmoid(v):
