@@ -36,9 +36,11 @@ from common import fmt, interleaved_medians, machine, markdown_table, save, try_
 
 import tinygen as tg
 from tinygen import kernels, models, nn
+from tinygen.models.cyclegan import ResidualBlock
+from tinygen.models.pix2pix import UNet
 
-MODELS = ["dcgan", "gan", "cgan", "ssgan", "aae", "aae_semi", "aae_cluster", "vae", "cvae", "ae",
-          "classifier"]
+MODELS = ["dcgan", "gan", "cgan", "ssgan", "aae", "aae_semi", "aae_cluster", "cyclegan",
+          "pix2pix", "vae", "cvae", "ae", "classifier"]
 # The CPU-sized MNIST configuration each model is benchmarked in (its README command's).
 SETTINGS = {
     "dcgan": {"dataset": "mnist"},
@@ -48,6 +50,8 @@ SETTINGS = {
     "aae": {"dataset": "mnist"},
     "aae_semi": {"dataset": "mnist"},
     "aae_cluster": {"dataset": "mnist"},
+    "cyclegan": {"dataset": "mnist"},
+    "pix2pix": {"dataset": "mnist"},
     "vae": {"dataset": "mnist"},
     "cvae": {"dataset": "mnist"},
     "ae": {"dataset": "mnist"},
@@ -64,6 +68,10 @@ def build(name):
         rng = np.random.default_rng(1)
         model.setup((rng.random((1000, 1, 28, 28)) < 0.2).astype(np.float32),
                     np.arange(1000) % 10)
+    if name == "cyclegan":          # domain B: random 28x28 images, as many as the digits'
+        rng = np.random.default_rng(2)
+        model.set_domain_b("train", rng.random((1438, 1, 28, 28), dtype=np.float32),
+                           np.arange(1438) % 10)
     return model, cfg
 
 
@@ -87,6 +95,8 @@ def to_torch(torch, module):
         return simple[type(module)]()
     if isinstance(module, nn.GaussianNoise):
         return _torch_noise(torch, module.sigma)
+    if isinstance(module, ResidualBlock | UNet):
+        return _torch_composite(torch, module)
     if isinstance(module, nn.Linear) and hasattr(module, "weight_v"):   # weight norm
         twin = torch.nn.utils.parametrizations.weight_norm(
             tnn.Linear(*module.weight_v.shape[::-1], bias=module.bias is not None))
@@ -117,6 +127,11 @@ def to_torch(torch, module):
     elif isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
         kind = tnn.BatchNorm1d if isinstance(module, nn.BatchNorm1d) else tnn.BatchNorm2d
         twin = kind(module.num_features, module.eps, module.momentum)
+    elif isinstance(module, nn.InstanceNorm2d):      # instance statistics in eval() too
+        twin = tnn.InstanceNorm2d(module.num_features, module.eps,
+                                  affine=module.weight is not None)
+        if module.weight is None:
+            return twin
     else:
         raise TypeError(f"to_torch: no PyTorch twin for {type(module).__name__}")
     with torch.no_grad():
@@ -133,6 +148,32 @@ def _torch_noise(torch, sigma):
         def forward(self, x):
             return x + sigma * torch.randn_like(x) if self.training else x
     return GaussianNoise()
+
+
+def _torch_composite(torch, module):
+    """CycleGAN's residual block (x + body(x)) and pix2pix's U-Net (skips by concatenation)."""
+    if isinstance(module, ResidualBlock):
+        class Residual(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = to_torch(torch, module.body)
+
+            def forward(self, x):
+                return x + self.body(x)
+        return Residual()
+
+    class UNetTwin(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            for name in ("e1", "e2", "e3", "d3", "d2", "out"):
+                setattr(self, name, to_torch(torch, getattr(module, name)))
+
+        def forward(self, x):                  # as UNet.forward
+            e1 = self.e1(x)
+            e2 = self.e2(e1)
+            d2 = self.d2(torch.cat([self.d3(self.e3(e2)), e2], 1))
+            return self.out(torch.cat([d2, e1], 1))
+    return UNetTwin()
 
 
 def adam(torch, params, opt):
@@ -266,6 +307,77 @@ def torch_aae_semi(torch, model, cfg, x, y):
     return step
 
 
+def torch_cyclegan(torch, model, cfg, x, y):
+    """cyclegan's step (least squares GAN, L1 cycle loss): domain B drawn at random, both
+    Ds on real images against pooled fakes, then both Gs on Eq. 3 against the Ds held fixed.
+    The lr schedule is left out: writing a number into Adam's groups costs nothing."""
+    G_AB, G_BA = to_torch(torch, model.G.G_AB), to_torch(torch, model.G.G_BA)
+    D_A, D_B = to_torch(torch, model.D.D_A), to_torch(torch, model.D.D_B)
+    opt_G = adam(torch, [*G_AB.parameters(), *G_BA.parameters()], model.opt_G)
+    opt_D = adam(torch, [*D_A.parameters(), *D_B.parameters()], model.opt_D)
+    a, domain_b = torch.from_numpy(2 * x - 1), torch.from_numpy(model.domain_b("train")[0])
+    pool_A, pool_B = (_TorchPool(torch, cfg.pool_size, x.shape[1:]) for _ in range(2))
+
+    def ls_d(D, real, fake):
+        return 0.5 * ((D(real) - 1) ** 2).mean() + 0.5 * (D(fake) ** 2).mean()
+
+    def step():
+        b = 2 * domain_b[torch.randint(0, len(domain_b), (len(a),))] - 1
+        with torch.no_grad():
+            fake_b, fake_a = pool_B.query(G_AB(a)), pool_A.query(G_BA(b))
+        _minimise(opt_D, ls_d(D_B, b, fake_b) + ls_d(D_A, a, fake_a))
+        with _held(D_A), _held(D_B):
+            fake_b, fake_a = G_AB(a), G_BA(b)
+            adv = ((D_B(fake_b) - 1) ** 2).mean() + ((D_A(fake_a) - 1) ** 2).mean()
+            cycle = (G_BA(fake_b) - a).abs().mean() + (G_AB(fake_a) - b).abs().mean()
+            _minimise(opt_G, adv + cfg.lambda_cycle * cycle)
+    return step
+
+
+class _TorchPool:
+    """ImagePool's twin: the same per-image rule, on tensors."""
+
+    def __init__(self, torch, size, shape):
+        self.torch, self.size, self.count = torch, size, 0
+        self.images = torch.zeros(size, *shape)
+
+    def query(self, fakes):
+        out = fakes.clone()
+        for i in range(len(fakes)):
+            if self.count < self.size:
+                self.images[self.count] = fakes[i]
+                self.count += 1
+            elif self.torch.rand(()) < 0.5:
+                j = int(self.torch.randint(self.size, ()))
+                out[i] = self.images[j]
+                self.images[j] = fakes[i]
+        return out
+
+
+def torch_pix2pix(torch, model, cfg, x, y):
+    """pix2pix's step: the batch degraded to 7x7 and enlarged back (G's input), D on
+    (input, target) against (input, G(input)), then G on lambda L1 + the non-saturating loss."""
+    F = torch.nn.functional
+    G, D = to_torch(torch, model.G), to_torch(torch, model.D)
+    opt_G, opt_D = adam(torch, G.parameters(), model.opt_G), adam(torch, D.parameters(),
+                                                                 model.opt_D)
+    images = torch.from_numpy(x)
+
+    def step():
+        low = F.avg_pool2d(images, cfg.factor)                   # Pix2Pix.degrade
+        inp = 2 * F.interpolate(low, scale_factor=cfg.factor, mode="nearest") - 1
+        target = 2 * images - 1
+        with torch.no_grad():
+            fake = G(inp)
+        _minimise(opt_D, 0.5 * (F.softplus(-D(torch.cat([inp, target], 1))).mean()
+                                + F.softplus(D(torch.cat([inp, fake], 1))).mean()))
+        with _held(D):
+            out = G(inp)
+            _minimise(opt_G, cfg.lambda_l1 * (out - target).abs().mean()
+                      + cfg.lambda_gan * F.softplus(-D(torch.cat([inp, out], 1))).mean())
+    return step
+
+
 def _minimise(opt, loss):
     opt.zero_grad()
     loss.backward()
@@ -346,6 +458,7 @@ def torch_classifier(torch, model, cfg, x, y):
 
 TORCH_STEPS = {"dcgan": torch_gan, "gan": torch_gan, "cgan": torch_gan, "ssgan": torch_ssgan,
                "aae": torch_aae, "aae_semi": torch_aae_semi, "aae_cluster": torch_aae_semi,
+               "cyclegan": torch_cyclegan, "pix2pix": torch_pix2pix,
                "vae": torch_vae, "cvae": torch_vae, "ae": torch_ae,
                "classifier": torch_classifier}
 

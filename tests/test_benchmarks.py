@@ -128,6 +128,49 @@ def test_aae_torch_twins_compute_what_the_models_do(name):
         assert any(not torch.equal(p, q) for p, q in zip(net.parameters(), old, strict=True))
 
 
+@pytest.mark.parametrize("name", ["cyclegan", "pix2pix"])
+def test_translation_torch_twins_compute_what_the_models_do(name):
+    """bench_models' PyTorch copies of the translation networks (residual blocks, the U-Net's
+    skips, instance norm, the PatchGAN) give the model's outputs from the same weights; the
+    pix2pix twin builds G's input as the model does; the twin's step changes every network."""
+    torch = pytest.importorskip("torch")
+    import bench_models
+    import numpy as np
+
+    import tinygen as tg
+    model, cfg = bench_models.build(name)
+    x, y = bench_models.batch_for(cfg, np.random.default_rng(0))
+    if name == "cyclegan":
+        nets = {"G_AB": model.G.G_AB, "G_BA": model.G.G_BA, "D_A": model.D.D_A,
+                "D_B": model.D.D_B}
+        inputs = {k: 2 * x - 1 for k in nets}
+    else:
+        nets = {"G": model.G, "D": model.D}
+        inp = model.g_input(model.degrade(x))
+        F = torch.nn.functional
+        low = F.avg_pool2d(torch.from_numpy(x), cfg.factor)
+        theirs = 2 * F.interpolate(low, scale_factor=cfg.factor, mode="nearest") - 1
+        np.testing.assert_allclose(theirs.numpy(), inp, atol=1e-6)
+        inputs = {"G": inp, "D": np.concatenate([inp, 2 * x - 1], axis=1)}
+    model.eval()                                       # dropout off; instance norm unchanged
+    for key, net in nets.items():
+        twin = bench_models.to_torch(torch, net).eval()
+        with tg.no_grad():
+            ours = net(tg.tensor(inputs[key])).data
+        with torch.no_grad():
+            np.testing.assert_allclose(twin(torch.from_numpy(inputs[key])).numpy(), ours,
+                                       rtol=1e-4, atol=1e-5, err_msg=key)
+    model.train()
+    step = bench_models.TORCH_STEPS[name](torch, model, cfg, x, y)
+    twins = [c.cell_contents for c in step.__closure__ or ()
+             if isinstance(c.cell_contents, torch.nn.Module)]
+    before = [[p.detach().clone() for p in n.parameters()] for n in twins]
+    step()
+    assert len(twins) == len(nets)
+    for net, old in zip(twins, before, strict=True):
+        assert any(not torch.equal(p, q) for p, q in zip(net.parameters(), old, strict=True))
+
+
 def test_the_adam_rows_time_each_backend_on_its_own_state():
     import bench_kernels
     import numpy as np
