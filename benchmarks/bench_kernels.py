@@ -12,7 +12,7 @@ way (its input has requires_grad=True), so the comparison is like for like.
 Run:   python benchmarks/bench_kernels.py            (batch 128, 7 repeats; a few minutes)
        python benchmarks/bench_kernels.py --quick    (batch 16, 3 repeats; seconds)
        python benchmarks/bench_kernels.py --layer ConvTranspose2d(128   (one layer only)
-       python benchmarks/bench_kernels.py --pointwise  (activations, batch norm, minibatch, Adam)
+       python benchmarks/bench_kernels.py --pointwise  (activations, norms, minibatch, Adam)
        python benchmarks/bench_kernels.py --wide-parts (the wide conv forward, pass by pass)
 The machine must be otherwise idle: with other jobs on the cores every number above moves
 (PyTorch's spinning OpenMP threads suffer most), so the load average is printed and saved.
@@ -285,6 +285,45 @@ def pointwise(repeats):
             for row in _adam_shape(label, shape, repeats, rng)]
 
 
+# Instance norm (`nn.functional.instance_norm`) at CycleGAN's shapes, batch 32: G's first
+# layer (width 8 at 28x28) and its residual blocks (4 x 8 channels at 7x7).
+INSTANCE_NORM_SHAPES = {"G edge (32, 8, 28, 28)": (32, 8, 28, 28),
+                        "G blocks (32, 32, 7, 7)": (32, 32, 7, 7)}
+
+
+def instance_norm_rows(repeats):
+    """Median ms of instance norm forward + backward with an affine part, through the engine:
+    the chain of engine ops (`instance_norm_composed`), the batch-norm primitive on the
+    (1, N*C, ...) view on each kernel backend, and PyTorch's F.instance_norm."""
+    rng = np.random.default_rng(0)
+    return [_instance_norm_shape(label, shape, repeats, rng)
+            for label, shape in INSTANCE_NORM_SHAPES.items()]
+
+
+def _instance_norm_shape(label, shape, repeats, rng):
+    import tinygen as tg
+    from tinygen import kernels
+    from tinygen.nn import functional as tF
+    x = tg.tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
+    w, b = (tg.tensor(rng.standard_normal(shape[1]).astype(np.float32), requires_grad=True)
+            for _ in range(2))
+    g = rng.standard_normal(shape).astype(np.float32)
+
+    def ours(fn, backend):
+        with kernels.use_backend(backend):
+            fn(x, w, b).backward(g)
+    fns = {"composed": lambda: ours(tF.instance_norm_composed, "numba"),
+           "reference": lambda: ours(tF.instance_norm, "reference"),
+           "numba": lambda: ours(tF.instance_norm, "numba")}
+    if torch is not None:
+        tx = torch.from_numpy(x.data).requires_grad_()
+        tw, tb = (torch.from_numpy(t.data).requires_grad_() for t in (w, b))
+        tgrad = torch.from_numpy(g)
+        fns["torch"] = lambda: F.instance_norm(tx, weight=tw, bias=tb).backward(tgrad)
+    med, _ = interleaved_medians(fns, repeats, block=10, settle=0.3, warmup_s=0.1)
+    return {"shape": label, **med}
+
+
 def _adam_shape(label, shape, repeats, rng):
     """One Adam step on one weight (its own m, v per backend); torch: torch.optim.Adam's step
     on a parameter of the same shape (the for-loop implementation, PyTorch's CPU default)."""
@@ -400,10 +439,18 @@ def main():
             t = f"{r['torch']:.3f}" if "torch" in r else "-"
             print(f"| {r['shape']} | {r['kernel']} | {r['reference']:.3f} | {r['numba']:.3f} | "
                   f"{t} | {r['reference'] / r['numba']:.2f} |")
+        norm_rows = instance_norm_rows(max(repeats, 30))
+        print("\nInstance norm with weight and bias, forward + backward through the engine, ms:\n"
+              "\n| input | composed engine ops | primitive, NumPy twins | primitive, Numba | "
+              "torch | composed / Numba |\n|---|---|---|---|---|---|")
+        for r in norm_rows:
+            t = f"{r['torch']:.3f}" if "torch" in r else "-"
+            print(f"| {r['shape']} | {r['composed']:.3f} | {r['reference']:.3f} | "
+                  f"{r['numba']:.3f} | {t} | {r['composed'] / r['numba']:.2f} |")
         out = Path(__file__).resolve().parent / "results" / "bench_kernels_pointwise.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"rows": rows, "load_average_1min_at_end": os.getloadavg()[0]},
-                                  indent=2))
+        out.write_text(json.dumps({"rows": rows, "instance_norm": norm_rows,
+                                   "load_average_1min_at_end": os.getloadavg()[0]}, indent=2))
         print(f"wrote {out}")
         return
     if args.wide_parts:

@@ -171,6 +171,14 @@ def test_translation_torch_twins_compute_what_the_models_do(name):
         assert any(not torch.equal(p, q) for p, q in zip(net.parameters(), old, strict=True))
 
 
+def test_the_instance_norm_rows_time_every_contender(monkeypatch):
+    import bench_kernels
+    monkeypatch.setattr(bench_kernels, "INSTANCE_NORM_SHAPES", {"small": (2, 3, 4, 4)})
+    [row] = bench_kernels.instance_norm_rows(repeats=2)
+    assert row["shape"] == "small"
+    assert all(row[k] > 0 for k in ("composed", "reference", "numba"))
+
+
 def test_the_adam_rows_time_each_backend_on_its_own_state():
     import bench_kernels
     import numpy as np

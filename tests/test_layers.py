@@ -388,6 +388,61 @@ def test_instance_norm_gradcheck(n, c, spatial, affine, seed):
         tg.gradcheck(lambda x: F.instance_norm(x), x)
 
 
+@SETTINGS
+@given(n=st.integers(1, 3), c=st.integers(1, 4), spatial=st.lists(st.integers(1, 6), min_size=1,
+       max_size=3).filter(lambda s: np.prod(s) >= 2), affine=st.booleans(), seed=seeds,
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_instance_norm_equals_its_composed_twin(backend, n, c, spatial, affine, seed, dtype):
+    """The batch-norm primitive on the (1, N*C, ...) view against the chain of engine ops:
+    output and the gradients of x, weight and bias (the repeated weight's summed back)."""
+    rng = np.random.default_rng(seed)
+    shape = (n, c, *spatial)
+    x = tg.tensor((3 * rng.standard_normal(shape) + 1).astype(dtype), requires_grad=True)
+    w, b = (tg.tensor(rng.standard_normal(c).astype(dtype), requires_grad=True) if affine
+            else None for _ in range(2))
+    g = rng.standard_normal(shape).astype(dtype)
+    leaves = [t for t in (x, w, b) if t is not None]
+    results = []
+    for fn in (F.instance_norm, F.instance_norm_composed):
+        for t in leaves:
+            t.grad = None
+        y = fn(x, w, b)
+        y.backward(g)
+        results.append([y.data] + [t.grad for t in leaves])
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for fused, composed in zip(*results, strict=True):
+        assert fused.dtype == composed.dtype and fused.shape == composed.shape
+        np.testing.assert_allclose(fused, composed, rtol=tol, atol=tol)
+
+
+def test_instance_norm_of_a_big_batch_runs_on_the_fused_kernels(monkeypatch):
+    """Above the kernels' size threshold the Numba loops do the work (the NumPy twins would
+    raise), and still agree with the composed twin."""
+    pytest.importorskip("numba")
+    from tinygen import kernels
+    from tinygen.kernels import reference
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the NumPy twin ran")
+    for name in ("batch_norm_stats", "batch_norm_forward", "batch_norm_backward"):
+        monkeypatch.setattr(reference, name, refuse)
+    rng = np.random.default_rng(5)
+    x = tg.tensor(rng.standard_normal((32, 8, 32, 32)).astype(np.float32) * 2 + 1,
+                  requires_grad=True)
+    w, b = (tg.tensor(rng.standard_normal(8).astype(np.float32), requires_grad=True)
+            for _ in range(2))
+    results = []
+    with kernels.use_backend("numba"):
+        for fn in (F.instance_norm, F.instance_norm_composed):
+            for t in (x, w, b):
+                t.grad = None
+            y = fn(x, w, b)
+            y.sum().backward()
+            results.append([y.data, x.grad, w.grad, b.grad])
+    for fused, composed in zip(*results, strict=True):
+        np.testing.assert_allclose(fused, composed, rtol=1e-3, atol=1e-3)
+
+
 def test_instance_norm_normalises_each_plane():
     x = np.random.default_rng(4).standard_normal((2, 3, 4, 5)) * 3 + 1
     y = F.instance_norm(tg.tensor(x), eps=0.0).data

@@ -457,9 +457,32 @@ def _ema_update(buffer, value, momentum):
 
 
 def instance_norm(x, weight=None, bias=None, eps=1e-5):
-    """Normalise each (sample, channel) plane over its spatial dims (no running statistics)."""
+    """Normalise each (sample, channel) plane over its spatial dims (no running statistics).
+
+    Instance norm is batch norm in which every (sample, channel) plane is a channel of its own:
+    x (N, C, *spatial) seen as (1, N * C, *spatial). So it runs as the training-mode batch-norm
+    primitive on that view (`batch_norm_train_p`: the fused loops and the closed-form VJP),
+    with the (C,) weight and bias repeated for each of the N samples; the repeat is an engine
+    op, so their gradients come back summed over the samples. `instance_norm_composed` is the
+    same computation as a chain of engine ops, kept as its reference twin.
+    """
     if x.ndim < 3:
         raise ValueError(f"instance_norm: expected (N, C, ...) with spatial dims, got {x.shape}")
+    n, c = x.shape[:2]
+    planes = x.reshape(1, n * c, *x.shape[2:])
+    mean, var = kernels.batch_norm_stats(planes.data)    # (N * C,) each, var biased
+    per_sample = Tensor(np.ones((n, 1), x.dtype))         # repeats a (C,) vector N times
+    weight, bias = (p.reshape(1, c) * per_sample if p is not None
+                    else Tensor(np.full((n, c), fill, x.dtype))
+                    for p, fill in ((weight, 1), (bias, 0)))
+    y = batch_norm_train_p(planes, weight.reshape(n * c), bias.reshape(n * c), mean=mean,
+                           var=var, eps=eps)
+    return y.reshape(x.shape)
+
+
+def instance_norm_composed(x, weight=None, bias=None, eps=1e-5):
+    """Instance norm as engine ops (mean, variance, division over each plane): the readable
+    twin of `instance_norm`, whose gradient the engine derives by itself."""
     y, _, _ = _normalize(x, tuple(range(2, x.ndim)), eps)
     return _affine(y, weight, bias, (1, -1) + (1,) * (x.ndim - 2))
 
