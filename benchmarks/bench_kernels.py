@@ -258,9 +258,12 @@ COLUMNS = [
 ]
 
 
-# The activations and batch norms of the DCGAN step, at batch 128 (`numba_pointwise.py`).
+# The activations and batch norms of the DCGAN step, at batch 128 (`numba_pointwise.py`), and
+# a feature map of the translation models (CycleGAN's G, batch 32), below _NUMPY_BELOW but
+# above _NUMPY_BELOW_MAPS.
 POINTWISE_SHAPES = {"D conv1 out (128, 64, 14, 14)": (128, 64, 14, 14),
-                    "G linear out (128, 6272)": (128, 6272)}
+                    "G linear out (128, 6272)": (128, 6272),
+                    "CycleGAN G map (32, 8, 28, 28)": (32, 8, 28, 28)}
 
 
 # Minibatch discrimination's M (N, kernels, dims): the toy GAN's batch 256 with the ablation's

@@ -443,6 +443,22 @@ def test_instance_norm_of_a_big_batch_runs_on_the_fused_kernels(monkeypatch):
         np.testing.assert_allclose(fused, composed, rtol=1e-3, atol=1e-3)
 
 
+def test_feature_maps_take_the_loops_from_2_14_values_and_mlp_activations_from_2_18(monkeypatch):
+    """The size rule of numba_pointwise: an MLP's (N, features) activations stay on the NumPy
+    twins (no compile for MLP models), feature maps from 2^14 values run the loops."""
+    pytest.importorskip("numba")
+    from tinygen import kernels
+    from tinygen.kernels import reference
+    twin_calls = []
+    real = reference.batch_norm_stats
+    monkeypatch.setattr(reference, "batch_norm_stats",
+                        lambda x: twin_calls.append(x.shape) or real(x))
+    with kernels.use_backend("numba"):
+        for shape in [(128, 1200), (1, 64, 16, 16), (1, 63, 16, 16), (64, 4096)]:
+            kernels.batch_norm_stats(np.ones(shape, np.float32))
+    assert twin_calls == [(128, 1200), (1, 63, 16, 16)]
+
+
 def test_instance_norm_normalises_each_plane():
     x = np.random.default_rng(4).standard_normal((2, 3, 4, 5)) * 3 + 1
     y = F.instance_norm(tg.tensor(x), eps=0.0).data

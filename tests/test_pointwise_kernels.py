@@ -24,6 +24,7 @@ BIG_ROWS = (256, 4096)  # the same for BatchNorm1d's (N, C) kernels
 def numba_on_every_shape(monkeypatch):
     """Small arrays normally go to the NumPy twin; here the Numba loops run on every shape."""
     monkeypatch.setattr(numba_pointwise, "_NUMPY_BELOW", 0)
+    monkeypatch.setattr(numba_pointwise, "_NUMPY_BELOW_MAPS", 0)
 
 
 def test_the_big_shapes_are_split_between_threads():
