@@ -212,6 +212,22 @@ def test_lr_decay_from_holds_the_lr_then_lowers_it_linearly_to_zero_at_the_last_
     assert plain.opt_D.param_groups[0]["lr"] == 3e-3 and not hasattr(plain, "sched_D")
 
 
+def test_fm_mean_is_the_feature_matching_sum_over_the_feature_count_and_adam_eps_reaches_both():
+    x, y = data()
+    batch = tensors(x[:10], y[:10])
+    losses = []
+    for fm_mean in (False, True):
+        model = build(fm_mean=fm_mean, adam_eps=1e-4)
+        tg.manual_seed(5)                                  # the same fakes both times
+        losses.append(model.g_loss(batch)[0].item())
+        assert [g["eps"] for opt in (model.opt_D, model.opt_G) for g in opt.param_groups] \
+            == [1e-4, 1e-4]
+    assert losses[1] == pytest.approx(losses[0] / ssgan.D_HIDDEN[-1], rel=1e-6)
+    assert build().opt_D.param_groups[0]["eps"] == 1e-8       # PyTorch's, by default
+    with pytest.raises(ValueError, match="ssgan: adam_eps must be >= 0"):
+        build(adam_eps=-1.0)
+
+
 @pytest.mark.parametrize("start", [-1, 7, 9])
 def test_lr_decay_from_must_fall_inside_the_run(start):
     with pytest.raises(ValueError, match=r"ssgan: lr_decay_from must be between 0 and epochs"):

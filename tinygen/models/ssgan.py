@@ -61,6 +61,16 @@ the init, theirs at zero), as the authors' code does for its reported numbers; t
 error is logged too. Over 10,000 steps the average lags a D that is still improving fast,
 so for the first ~40 epochs it reads worse than the raw D (README).
 
+**Adam's eps, and the mean in G's loss.** The authors' Adam divides by sqrt(v_hat + 1e-8), with
+the 1e-8 *inside* the root, where PyTorch's (and tinygen's) divides by sqrt(v_hat) + eps. For a
+weight whose gradient is well below 1e-4 (v_hat << 1e-8) theirs is m_hat / 1e-4, a damped step;
+with eps = 1e-8 outside, the same weight moves by the full lr in whatever direction its tiny,
+noisy gradient points (D's first-layer weights on MNIST's empty border see only the Gaussian
+noise). `adam_eps` = 1e-4 behaves as theirs does on both sides of 1e-8 and within a factor
+sqrt(2) around it. Their G loss is the *mean* of the squared feature gaps, 1/250 of the sum
+used here, which makes G's gradients 250x smaller and so brings them nearer that damping too:
+`fm_mean`. Both are off by default: the README's runs were made without them.
+
 **The lr schedule.** The authors' MNIST script keeps lr 0.003 for all 300 epochs (the
 default here). Their CIFAR-10 script holds it for 800 of 1200 epochs and then lowers it
 linearly toward zero, lr_t = 0.003 min(1, 3 - t/400). `lr_decay_from` = E does that here:
@@ -112,6 +122,8 @@ class Config(adversarial.Config):
     supervised_only: bool = False  # the baseline: D learns from the labelled images alone
     ema: float = 0.9999            # decay of the moving average of D used for the test error
     lr_decay_from: int = 0         # from this epoch the lr falls linearly to 0 at `epochs` (0: off)
+    adam_eps: float = 1e-8         # both players' Adam eps (the authors' Adam: about 1e-4)
+    fm_mean: bool = False          # G's loss as the mean over features, not the sum (the authors')
     n_classes: int = 10
     image_size: int = 28
     channels: int = 1
@@ -139,8 +151,13 @@ class SSGAN(Adversarial):
                           nn.Linear(g, g, bias=False), norms[1], nn.Softplus(),
                           weight_norm(nn.Linear(g, d)), nn.Sigmoid())
         super().__init__(cfg, G, D)
+        for opt in (self.opt_D, self.opt_G):                   # see "Adam's eps" above
+            for group in opt.param_groups:
+                group["eps"] = cfg.adam_eps
         self.ema_D = ParameterAverage(D.parameters(), decay=cfg.ema)
         self.labelled = LabelledSet(cfg.labels, d, cfg.n_classes)   # filled in by `setup`
+        if not cfg.adam_eps >= 0:
+            raise ValueError(f"ssgan: adam_eps must be >= 0, got {cfg.adam_eps}")
         if cfg.lr_decay_from:                              # see "The lr schedule" above
             if not 0 < cfg.lr_decay_from < cfg.epochs:
                 raise ValueError(f"ssgan: lr_decay_from must be between 0 and epochs "
@@ -213,7 +230,8 @@ class SSGAN(Adversarial):
         f = self.D[:-2]                 # D's last hidden layer: after its ReLU, before its noise
         with tg.no_grad():
             f_real = f(batch[0].flatten(1))
-        return feature_matching_loss(f_real, f(self.fake(batch))), {}  # ||E f(x) - E f(G(z))||^2
+        loss = feature_matching_loss(f_real, f(self.fake(batch)))   # ||E f(x) - E f(G(z))||^2
+        return (loss / f_real.shape[1] if self.cfg.fm_mean else loss), {}
 
     # -- evaluation and sampling ----------------------------------------------------------
     def classify(self, x, averaged: bool = True) -> np.ndarray:
