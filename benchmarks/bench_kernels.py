@@ -14,6 +14,7 @@ Run:   python benchmarks/bench_kernels.py            (batch 128, 7 repeats; a fe
        python benchmarks/bench_kernels.py --layer ConvTranspose2d(128   (one layer only)
        python benchmarks/bench_kernels.py --pointwise  (activations, norms, minibatch, Adam)
        python benchmarks/bench_kernels.py --wide-parts (the wide conv forward, pass by pass)
+       python benchmarks/bench_kernels.py --cyclegan   (CycleGAN's small convs, batch 32)
 The machine must be otherwise idle: with other jobs on the cores every number above moves
 (PyTorch's spinning OpenMP threads suffer most), so the load average is printed and saved.
 Writes a Markdown table to stdout and JSON to benchmarks/results/bench_kernels.json.
@@ -50,6 +51,21 @@ LAYERS = [
     ("Conv2d(64,128,4,2,1) 14x14", "conv", 64, 128, 4, 2, 1, 14),
     ("ConvTranspose2d(128,64,4,2,1) 7x7", "convT", 128, 64, 4, 2, 1, 7),
     ("ConvTranspose2d(64,1,4,2,1) 14x14", "convT", 64, 1, 4, 2, 1, 14),
+]
+
+# The convs of CycleGAN's default networks (width 8, 28x28; `--cyclegan`, batch 32): G's
+# edges, halvings, residual-block conv and doublings, and the PatchGAN D's three convs.
+CYCLEGAN_LAYERS = [
+    ("G Conv2d(1,8,3,1,1) 28x28", "conv", 1, 8, 3, 1, 1, 28),
+    ("G Conv2d(8,16,3,2,1) 28x28", "conv", 8, 16, 3, 2, 1, 28),
+    ("G Conv2d(16,32,3,2,1) 14x14", "conv", 16, 32, 3, 2, 1, 14),
+    ("G block Conv2d(32,32,3,1,1) 7x7", "conv", 32, 32, 3, 1, 1, 7),
+    ("G ConvTranspose2d(32,16,4,2,1) 7x7", "convT", 32, 16, 4, 2, 1, 7),
+    ("G ConvTranspose2d(16,8,4,2,1) 14x14", "convT", 16, 8, 4, 2, 1, 14),
+    ("G Conv2d(8,1,3,1,1) 28x28", "conv", 8, 1, 3, 1, 1, 28),
+    ("D Conv2d(1,8,4,2,1) 28x28", "conv", 1, 8, 4, 2, 1, 28),
+    ("D Conv2d(8,16,4,2,1) 14x14", "conv", 8, 16, 4, 2, 1, 14),
+    ("D Conv2d(16,1,3,1,1) 7x7", "conv", 16, 1, 3, 1, 1, 7),
 ]
 
 
@@ -416,6 +432,9 @@ def main():
     parser.add_argument("--quick", action="store_true", help="batch 16, 3 repeats")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--layer", default="", help="only layers whose name contains this")
+    parser.add_argument("--cyclegan", action="store_true",
+                        help="CycleGAN's convs (width 8, 28x28) at its batch of 32, instead of "
+                             "the DCGAN's at 128")
     parser.add_argument("--crossover", action="store_true",
                         help="instead: time the direct and GEMM strategies of Conv2d(C, 64, 4, "
                              "2, 1) for C = 1..16, the data behind _DIRECT_MAX_K")
@@ -428,7 +447,7 @@ def main():
                         help="instead: the wide conv's forward pass by pass, alone and in "
                              "sequence (OpenBLAS's spinning threads), beside PyTorch")
     args = parser.parse_args()
-    batch, repeats = (16, 3) if args.quick else (128, 7)
+    batch, repeats = (16, 3) if args.quick else (32 if args.cyclegan else 128, 7)
     repeats = args.repeats or repeats
     if torch is not None:
         torch.set_num_threads(2)
@@ -483,7 +502,7 @@ def main():
     # One seed per layer, so filtering with --layer leaves each layer's inputs unchanged.
     rows = [
         bench_layer(layer, batch, repeats, np.random.default_rng(seed))
-        for seed, layer in enumerate(LAYERS)
+        for seed, layer in enumerate(CYCLEGAN_LAYERS if args.cyclegan else LAYERS)
         if args.layer in layer[0]
     ]
     compile_s = compile_times()
