@@ -64,8 +64,8 @@ so for the first ~40 epochs it reads worse than the raw D (README).
 **Adam's eps, and the mean in G's loss.** The authors' Adam divides by sqrt(v_hat + 1e-8), with
 the 1e-8 *inside* the root, where PyTorch's (and tinygen's) divides by sqrt(v_hat) + eps. For a
 weight whose gradient is well below 1e-4 (v_hat << 1e-8) theirs is m_hat / 1e-4, a damped step;
-with eps = 1e-8 outside, the same weight moves by the full lr in whatever direction its tiny,
-noisy gradient points (D's first-layer weights on MNIST's empty border see only the Gaussian
+with eps = 1e-8 outside, the same weight moves by up to the full lr in whatever direction its
+tiny, noisy gradient points (D's first-layer weights on MNIST's empty border see only the Gaussian
 noise). `adam_eps` = 1e-4 behaves as theirs does on both sides of 1e-8 and within a factor
 sqrt(2) around it. Their G loss is the *mean* of the squared feature gaps, 1/250 of the sum
 used here, which makes G's gradients 250x smaller and so brings them nearer that damping too:
