@@ -61,7 +61,7 @@ def test_wide_parts_times_the_passes_that_make_the_conv():
     from tinygen.kernels import numba_kernels
     passes, x, w, _, _, y = bench_kernels.wide_forward_passes(batch=3)
     assert not numba_kernels._takes_direct_path(
-        numba_kernels.conv_geometry("conv2d", x.shape, (4, 4), 2, 1, 1))   # the GEMM path
+        numba_kernels.conv_geometry("conv2d", x.shape, (4, 4), 2, 1, 1), 128)   # the GEMM path
     for fn in passes.values():
         fn()
     np.testing.assert_array_equal(y.reshape(3, 128, 7, 7), numba_kernels.conv2d_forward(x, w, 2, 1))

@@ -494,3 +494,11 @@ def test_kernel_names_are_the_backends_own_functions():
             assert kernels.conv2d_forward is before.conv2d_forward
     finally:
         kernels.set_backend({reference: "reference", numba_kernels: "numba"}[before])
+
+
+def test_a_conv_with_one_output_channel_takes_the_direct_path():
+    """Its GEMM would be a matrix-vector product; the direct kernels do it faster (see
+    `_takes_direct_path`), whatever the patch size. Many output channels keep the GEMM path."""
+    g = numba_kernels.conv_geometry("conv2d", (8, 64, 14, 14), (3, 3), 1, 1, 1)   # K = 576
+    assert numba_kernels._takes_direct_path(g, 1)
+    assert not numba_kernels._takes_direct_path(g, 128)
