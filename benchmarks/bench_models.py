@@ -13,7 +13,9 @@ same layers, weights and layouts), and times one optimisation step of each:
 - PyTorch: the same algorithm written in the benchmark (`TORCH_STEPS`): same networks, batch,
   losses and optimizer (Adam with the model's betas), same number of forward and backward
   passes. For the GANs that is a D step on a real and a detached fake batch, then a G step
-  on fresh noise.
+  on fresh noise; for cyclegan and pix2pix, whose G translates an image instead of noise,
+  the D step on real images against detached translations, then the G step on the papers'
+  losses (cycle and L1 terms included).
 
 Timing: contenders alternate in blocks after a pause and a timed warm-up
 (`common.interleaved_medians`), the median of each is reported with the spread of the block
