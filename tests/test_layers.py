@@ -459,6 +459,13 @@ def test_feature_maps_take_the_loops_from_2_14_values_and_mlp_activations_from_2
     assert twin_calls == [(128, 1200), (1, 63, 16, 16)]
 
 
+def test_instance_norm_names_a_weight_of_the_wrong_size():
+    x = tg.tensor(np.zeros((2, 3, 4, 4)))
+    with pytest.raises(ValueError, match=r"instance_norm: bias has shape \(4,\), but the input "
+                                         r"\(2, 3, 4, 4\) has 3 channels"):
+        F.instance_norm(x, tg.tensor(np.ones(3)), tg.tensor(np.zeros(4)))
+
+
 def test_instance_norm_normalises_each_plane():
     x = np.random.default_rng(4).standard_normal((2, 3, 4, 5)) * 3 + 1
     y = F.instance_norm(tg.tensor(x), eps=0.0).data

@@ -151,13 +151,13 @@ class SSGAN(Adversarial):
                           nn.Linear(g, g, bias=False), norms[1], nn.Softplus(),
                           weight_norm(nn.Linear(g, d)), nn.Sigmoid())
         super().__init__(cfg, G, D)
+        if not cfg.adam_eps >= 0:
+            raise ValueError(f"ssgan: adam_eps must be >= 0, got {cfg.adam_eps}")
         for opt in (self.opt_D, self.opt_G):                   # see "Adam's eps" above
             for group in opt.param_groups:
                 group["eps"] = cfg.adam_eps
         self.ema_D = ParameterAverage(D.parameters(), decay=cfg.ema)
         self.labelled = LabelledSet(cfg.labels, d, cfg.n_classes)   # filled in by `setup`
-        if not cfg.adam_eps >= 0:
-            raise ValueError(f"ssgan: adam_eps must be >= 0, got {cfg.adam_eps}")
         if cfg.lr_decay_from:                              # see "The lr schedule" above
             if not 0 < cfg.lr_decay_from < cfg.epochs:
                 raise ValueError(f"ssgan: lr_decay_from must be between 0 and epochs "

@@ -469,6 +469,10 @@ def instance_norm(x, weight=None, bias=None, eps=1e-5):
     if x.ndim < 3:
         raise ValueError(f"instance_norm: expected (N, C, ...) with spatial dims, got {x.shape}")
     n, c = x.shape[:2]
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != (c,):
+            raise ValueError(f"instance_norm: {name} has shape {tuple(p.shape)}, but the input "
+                             f"{tuple(x.shape)} has {c} channels")
     planes = x.reshape(1, n * c, *x.shape[2:])
     mean, var = kernels.batch_norm_stats(planes.data)    # (N * C,) each, var biased
     per_sample = Tensor(np.ones((n, 1), x.dtype))         # repeats a (C,) vector N times
