@@ -227,6 +227,31 @@ def wide_forward_passes(batch):
     return passes, x, w, cols, w_rows, y
 
 
+def _blocked_forward(x, w, chunk):
+    """conv2d_forward's GEMM path with im2col and the GEMM done `chunk` images at a time, so
+    each chunk's columns are still in cache when the GEMM reads them (an experiment: the
+    kernels build the whole batch's columns at once)."""
+    K, team = numba_kernels, numba_kernels.team
+    n, o = x.shape[0], w.shape[0]
+    g = K.conv_geometry("conv2d", x.shape, w.shape[2:], 2, 1, 1)
+    p = g.out_pixels
+    xh = np.empty((n, g.h, g.w, g.c), x.dtype)
+    cols = np.empty((chunk * p, g.patch_size), x.dtype)
+    w_rows, bias = np.ascontiguousarray(K._taps_last(w).T), np.zeros(o, x.dtype)
+    y_rows = np.empty((n * p, o), x.dtype)
+
+    def forward():
+        team.run(K._nchw_to_nhwc, (x, xh), n)
+        for c0 in range(0, n, chunk):
+            m = min(chunk, n - c0)                       # the last chunk may be short
+            team.run(K._im2col_nhwc_into, (xh[c0:c0 + m], *g.loop_args, cols[:m * p]), m)
+            np.matmul(cols[:m * p], w_rows, out=y_rows[c0 * p:(c0 + m) * p])
+        y = np.empty((n, o, p), x.dtype)
+        team.run(K._rows_to_nchw, (y_rows, bias, y), n)
+        return y.reshape(n, o, g.ho, g.wo)
+    return forward
+
+
 def wide_parts(batch, repeats):
     """Conv2d(64, 128, 4, 2, 1) forward on the GEMM path, pass by pass, timed two ways.
 
@@ -249,6 +274,8 @@ def wide_parts(batch, repeats):
         for name, fn in passes.items():
             in_sequence[name].append(time_ms(fn))
     whole = {"conv2d_forward": lambda: numba_kernels.conv2d_forward(x, w, 2, 1)}
+    for chunk in (4, 16):   # the cache-blocked variant: build and multiply a few images' columns
+        whole[f"the same, im2col + GEMM {chunk} images at a time"] = _blocked_forward(x, w, chunk)
     if torch is not None:
         arrays = (cols, np.ascontiguousarray(w_rows), x, w)
         tc, tw_rows, tx, tw = (torch.from_numpy(a) for a in arrays)

@@ -65,6 +65,10 @@ def test_wide_parts_times_the_passes_that_make_the_conv():
     for fn in passes.values():
         fn()
     np.testing.assert_array_equal(y.reshape(3, 128, 7, 7), numba_kernels.conv2d_forward(x, w, 2, 1))
+    for chunk in (1, 2):        # the cache-blocked experiment computes the same conv
+        np.testing.assert_allclose(bench_kernels._blocked_forward(x, w, chunk)(),
+                                   numba_kernels.conv2d_forward(x, w, 2, 1), rtol=1e-5,
+                                   atol=1e-4)
     rows = bench_kernels.wide_parts(batch=3, repeats=2)
     assert set(passes) <= set(rows) and all(t["alone"] > 0 for t in rows.values())
 
