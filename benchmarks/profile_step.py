@@ -3,6 +3,8 @@
     python benchmarks/profile_step.py                  # the DCGAN step, 10 steps
     python benchmarks/profile_step.py --model vae --steps 50
     python benchmarks/profile_step.py --torch          # also torch.profiler on the same step
+    python benchmarks/profile_step.py --model vae --floor   # the step's GEMMs alone (MLPs)
+    python benchmarks/profile_step.py --startup        # a fresh process's first step, by part
 
 Each registered primitive's forward and VJP functions are wrapped in a timer for the run, and
 so is each of the model's optimizers' `step`. The table lists milliseconds per training step,
@@ -13,12 +15,27 @@ With --torch the same step written in PyTorch (`bench_models.TORCH_STEPS`, same 
 weights) runs under `torch.profiler`, whose self-CPU table is printed below ours; it adds its
 own overhead to every op.
 
+--floor asks what a speed target leaves room for. It records every matrix product the step's
+`linear` layers compute (forward, dL/dx and dL/dW, with their shapes and layouts), then times
+those products alone -- NumPy's BLAS and torch.mm on the same matrices -- interleaved with the
+two whole steps. Nothing in a step can take less than its GEMMs, so "tinygen step <= r x
+PyTorch step" leaves r x PyTorch - GEMMs for everything else (activations, losses, Adam,
+the engine), to compare with what everything else takes now.
+
+--startup times, in a fresh process with the usual (warm) Numba cache, what the first step
+of a model costs part by part: importing NumPy and Numba, importing tinygen and building
+the model, Numba's own set-up on its first cached function (it imports its typing
+registries, and SciPy if installed), loading the step's kernels from the cache, and the
+step itself (the second step's time).
+
 Run it on an idle machine (see `bench_models.py`); the load average is printed.
 """
 
 import argparse
 import collections
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,10 +43,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from bench_models import MODELS, TORCH_STEPS, batch_for, build  # noqa: E402
-from common import cpu_name, try_torch  # noqa: E402
+from common import cpu_name, interleaved_medians, markdown_table, try_torch  # noqa: E402
 
 import tinygen as tg  # noqa: E402
 from tinygen import ops  # noqa: E402
+from tinygen.nn import functional as F  # noqa: E402
 
 
 class Timers:
@@ -93,6 +111,124 @@ def profile(name, steps, warmup=3):
     return total, timers
 
 
+# ----------------------------------------------------------------------------------------------
+# --floor: the step's GEMMs alone.
+
+
+def record_gemms(model, batch):
+    """The matrix products one `train_step` computes in its `linear` layers, as (a, b) pairs
+    of arrays of the same shapes and layouts (a transposed operand stays a transposed view)."""
+    rng, pairs = np.random.default_rng(0), []
+
+    def like(shape):
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    def forward(x, w, b=None):                          # y = x @ W^T
+        pairs.append((like(x.shape).reshape(-1, x.shape[-1]), like(w.shape).T))
+        return fwd(x, w, b)
+
+    def joint_vjp(needs, g, out, x, w, b=None):
+        g2 = g.reshape(-1, g.shape[-1])
+        if needs[0]:                                    # dL/dx = G W
+            pairs.append((like(g2.shape), like(w.shape)))
+        if needs[1]:                                    # dL/dW = G^T X
+            pairs.append((like(g2.shape).T, like((g2.shape[0], x.shape[-1]))))
+        return vjp(needs, g, out, x, w, b)
+
+    fwd, vjp = F.linear_p.forward, F.linear_p.joint_vjp
+    F.linear_p.forward, F.linear_p.joint_vjp = forward, joint_vjp
+    try:
+        model.train_step(batch)
+    finally:
+        F.linear_p.forward, F.linear_p.joint_vjp = fwd, vjp
+    return pairs
+
+
+def floor(name, repeats, target):
+    torch = try_torch(os.cpu_count() or 1)
+    if torch is None:
+        sys.exit("profile_step: --floor needs PyTorch (pip install torch==2.13.0)")
+    model, cfg = build(name)
+    x, y = batch_for(cfg, np.random.default_rng(0))
+    batch = (tg.tensor(x), tg.tensor(y))
+    pairs = record_gemms(model, batch)
+    if not pairs:
+        sys.exit(f"profile_step: {name}'s step has no linear layers; --floor is for MLP models")
+    torch_pairs = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in pairs]
+    torch_step = TORCH_STEPS[name](torch, *build(name), x, y)
+    fns = {"tinygen step": lambda: model.train_step(batch),
+           "PyTorch step": torch_step,
+           "its GEMMs alone, NumPy": lambda: [np.matmul(a, b) for a, b in pairs],
+           "its GEMMs alone, torch.mm": lambda: [torch.mm(a, b) for a, b in torch_pairs]}
+    med, samples = interleaved_medians(fns, repeats, warmup=3, block=max(1, repeats // 5),
+                                       settle=0.3, warmup_s=0.3)
+    flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs)
+    print(f"{name}: {len(pairs)} GEMMs a step, {flops / 1e9:.2f} GFLOP; {cpu_name()}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; PyTorch "
+          f"{torch.__version__} with {torch.get_num_threads()} threads\n")
+    rows = [[k, f"{v:.2f}", f"{min(samples[k]):.2f}-{max(samples[k]):.2f}"]
+            for k, v in med.items()]
+    print(markdown_table(["contender", "median ms", "range ms"], rows))
+    gemm, allowed = med["its GEMMs alone, NumPy"], target * med["PyTorch step"]
+    print(f"\nThe target, tinygen <= {target:g} x PyTorch, is {allowed:.2f} ms a step. The "
+          f"step's GEMMs alone take {gemm:.2f} ms, which leaves {allowed - gemm:.2f} ms for "
+          f"everything else;\ntinygen's everything else takes "
+          f"{med['tinygen step'] - gemm:.2f} ms now, PyTorch's "
+          f"{med['PyTorch step'] - med['its GEMMs alone, torch.mm']:.2f} ms.")
+
+
+# ----------------------------------------------------------------------------------------------
+# --startup: a fresh process's first step, part by part.
+
+STARTUP = """
+import json, sys, time
+t = [time.perf_counter()]
+import numpy as np
+t.append(time.perf_counter())
+import numba
+t.append(time.perf_counter())
+sys.path.insert(0, {bench!r})
+from bench_models import batch_for, build
+import tinygen as tg
+model, cfg = build({name!r})
+x, y = batch_for(cfg, np.random.default_rng(0))
+batch = (tg.tensor(x), tg.tensor(y))
+t.append(time.perf_counter())
+from tinygen.kernels.numba_kernels import _valid_range
+_valid_range(0, 1, 1, 1)        # Numba's first cached function: its own set-up happens here
+t.append(time.perf_counter())
+model.train_step(batch)
+t.append(time.perf_counter())
+model.train_step(batch)
+t.append(time.perf_counter())
+print(json.dumps([b - a for a, b in zip(t, t[1:])] + ["scipy" in sys.modules]))
+"""
+
+
+def startup(name, runs):
+    parts = ["import numpy", "import numba", "import tinygen, build the model",
+             "Numba's set-up (first cached function)", "first step (kernels from the cache)",
+             "second step"]
+    code = STARTUP.format(bench=str(Path(__file__).resolve().parent), name=name)
+    times = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=600)
+        if done.returncode:
+            sys.exit(f"profile_step: the fresh process failed:\n{done.stderr}")
+        *seconds, scipy = json.loads(done.stdout.strip().splitlines()[-1])
+        times.append(seconds)
+    med = np.median(np.array(times), axis=0)
+    print(f"{name}: a fresh process with a warm Numba cache, median of {runs}; {cpu_name()}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; SciPy imported by "
+          f"Numba: {scipy}\n")
+    rows = [[part, f"{1e3 * s:.0f}"] for part, s in zip(parts, med, strict=True)]
+    rows.append(["**import + first step**", f"**{1e3 * med[:5].sum():.0f}**"])
+    rows.append(["of which the cache loads (first step - second step)",
+                 f"{1e3 * (med[4] - med[5]):.0f}"])
+    print(markdown_table(["part", "ms"], rows))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,9 +236,19 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=10, help="timed steps, after 3 warm-up steps")
     p.add_argument("--rows", type=int, default=25, help="rows of each table")
     p.add_argument("--torch", action="store_true", help="also profile the PyTorch step")
+    p.add_argument("--floor", action="store_true",
+                   help="instead: the step's GEMMs alone against both whole steps (MLP models)")
+    p.add_argument("--target", type=float, default=1.0,
+                   help="with --floor: the speed target, as a multiple of PyTorch's step")
+    p.add_argument("--startup", action="store_true",
+                   help="instead: a fresh process's import and first step, part by part")
     args = p.parse_args(argv)
-    if args.steps < 1 or args.rows < 1:
-        p.error("--steps and --rows must be positive")
+    if args.steps < 1 or args.rows < 1 or not args.target > 0:
+        p.error("--steps, --rows and --target must be positive")
+    if args.floor:
+        return floor(args.model, max(args.steps, 50), args.target)
+    if args.startup:
+        return startup(args.model, max(3, min(args.steps, 10)))
 
     total, timers = profile(args.model, args.steps)
     ms = {k: 1e3 * v / args.steps for k, v in timers.seconds.items()}

@@ -30,6 +30,45 @@ def test_profile_step_cli_prints_the_table(capsys):
     assert out.startswith("ae: ") and "| linear | forward |" in out and "outside the" in out
 
 
+class _TwoLinears:
+    """A model-shaped stub whose step is Linear(3, 4) -> ReLU -> Linear(4, 2), backward."""
+
+    def __init__(self):
+        import tinygen as tg
+        from tinygen import nn
+        tg.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+
+    def train_step(self, batch):
+        self.net(batch[0]).sum().backward()
+
+
+def test_floor_records_every_product_the_linear_layers_compute_and_unwraps():
+    import numpy as np
+
+    import tinygen as tg
+    from tinygen.nn import functional as F
+    before = (F.linear_p.forward, F.linear_p.joint_vjp)
+    pairs = profile_step.record_gemms(_TwoLinears(), (tg.tensor(np.ones((5, 3), np.float32)),))
+    # forward x W1^T, h W2^T; backward dh = G W2, dW2 = G^T h, dW1 = G^T x; no dx: x is data
+    assert [(a.shape, b.shape) for a, b in pairs] == [
+        ((5, 3), (3, 4)), ((5, 4), (4, 2)),
+        ((5, 2), (2, 4)), ((2, 5), (5, 4)),
+        ((4, 5), (5, 3))]
+    assert pairs[0][1].flags.f_contiguous and not pairs[0][1].flags.c_contiguous   # W^T, a view
+    assert all(a.dtype == b.dtype == np.float32 for a, b in pairs)
+    assert (F.linear_p.forward, F.linear_p.joint_vjp) == before
+
+
+def test_startup_times_each_part_of_a_fresh_process(capsys):
+    profile_step.startup("ae", runs=1)
+    out = capsys.readouterr().out
+    for part in ("import numba", "Numba's set-up", "first step", "**import + first step**"):
+        assert f"| {part}" in out
+    total = [line for line in out.splitlines() if "**import + first step**" in line][0]
+    assert float(total.split("|")[2].strip(" *")) > 0
+
+
 def test_ablation_step_cost_runs_each_backend_and_restores_numba(monkeypatch):
     import improved_gan_ablation
 
