@@ -31,6 +31,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from common import fmt, interleaved_medians, machine, markdown_table, save, try_
 
 import tinygen as tg
 from tinygen import kernels, models, nn
+from tinygen.models import ssgan
 from tinygen.models.cyclegan import ResidualBlock
 from tinygen.models.pix2pix import UNet
 
@@ -215,38 +217,113 @@ def torch_gan(torch, model, cfg, x, y):
 
 
 def torch_ssgan(torch, model, cfg, x, y):
-    """ssgan's step: D on labelled + unlabelled + fake images (K+1 classes, logits trick),
-    the moving average of D, then G by feature matching on D's last hidden layer."""
-    F = torch.nn.functional
-    G, D = to_torch(torch, model.G), to_torch(torch, model.D)
-    trained_d = [p for p in D.parameters() if p.requires_grad]
-    opt_G = adam(torch, [p for p in G.parameters() if p.requires_grad], model.opt_G)
-    opt_D = adam(torch, trained_d, model.opt_D)
-    average = [p.detach().clone() for p in D.parameters()]
-    lab_x = torch.from_numpy(model.labelled.x.data)
-    lab_y = torch.from_numpy(model.labelled.y.data)
-    unl, n = torch.from_numpy(x).flatten(1), len(x)
+    """ssgan's step (`SSGANTwin.step`) on the fixed batch x; y is unused, as in the model."""
+    twin, unl = SSGANTwin(torch, model), torch.from_numpy(x).flatten(1)
+    return lambda: twin.step(unl)
 
-    def step():
-        with torch.no_grad():
-            fake = G(torch.rand(n, cfg.latent))
-        pick = torch.randperm(len(lab_x))[:n]
-        logits = D(torch.cat([lab_x[pick], unl, fake]))
-        l_lab, l_unl, l_fake = logits.split([len(pick), n, n])
-        lse_unl, lse_fake = l_unl.logsumexp(1), l_fake.logsumexp(1)
-        _minimise(opt_D, F.cross_entropy(l_lab, lab_y[pick])
-                  + 0.5 * (F.softplus(lse_unl) - lse_unl).mean()
-                  + 0.5 * F.softplus(lse_fake).mean())
-        with torch.no_grad():
-            for a, p in zip(average, D.parameters(), strict=True):
-                a.lerp_(p, 1 - cfg.ema)
-        with _held(D):                                          # D held fixed in the G step
-            f = D[:-2]
-            with torch.no_grad():
-                f_real = f(unl)
-            gap = f_real.mean(0) - f(G(torch.rand(n, cfg.latent))).mean(0)
-            _minimise(opt_G, (gap * gap).sum())
-    return step
+
+class SSGANTwin:
+    """ssgan's `train_step` in PyTorch, on copies of a set-up model's networks.
+
+    The phases of `SSGAN.train_step` (tinygen/models/ssgan.py and adversarial.py), in order:
+    D on [labelled, unlabelled, G(z).detach()] with G held fixed; the moving average of D's
+    parameters (all of them, the frozen scales too, from their values at the copy); G by
+    feature matching on D's last hidden layer, with D held fixed. It takes the model's
+    labelled set (never a loader's labels), Adam settings and lr schedule. `rand` and
+    `randperm` draw z and the labelled minibatch; a test swaps them to replay tinygen's draws.
+    `ssgan_torch_twin.py` trains it on MNIST.
+    """
+
+    def __init__(self, torch, model):
+        self.torch, self.cfg = torch, model.cfg
+        self.G, self.D = to_torch(torch, model.G), to_torch(torch, model.D)
+        self.opt_G = adam(torch, [p for p in self.G.parameters() if p.requires_grad],
+                          model.opt_G)
+        self.opt_D = adam(torch, [p for p in self.D.parameters() if p.requires_grad],
+                          model.opt_D)
+        self.average = [p.detach().clone() for p in self.D.parameters()]
+        self.lab_x = torch.tensor(model.labelled.x.data)        # (N, 784), a copy
+        self.lab_y = torch.tensor(model.labelled.y.data)
+        self.rand, self.randperm = torch.rand, torch.randperm
+        self.schedulers = []
+        if self.cfg.lr_decay_from:                      # lr * min(1, (epochs - t) / (epochs - E))
+            factor = partial(ssgan._linear_decay, start=self.cfg.lr_decay_from,
+                             end=self.cfg.epochs)
+            self.schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, factor)
+                               for opt in (self.opt_D, self.opt_G)]
+
+    def fake(self, n):
+        return self.G(self.rand(n, self.cfg.latent))            # z ~ U(0, 1)^latent
+
+    def d_loss(self, unl, fake, pick):
+        """cross_entropy(l(x_lab), y) + 1/2 E[-log D(x)] + 1/2 E[-log(1 - D(G(z)))]."""
+        F = self.torch.nn.functional
+        logits = self.D(self.torch.cat([self.lab_x[pick], unl, fake]))      # (3N, K)
+        l_lab, l_unl, l_fake = logits.split([len(pick), len(unl), len(fake)])
+        lse_unl, lse_fake = l_unl.logsumexp(1), l_fake.logsumexp(1)         # log Z(x)
+        sup = F.cross_entropy(l_lab, self.lab_y[pick])
+        unsup = 0.5 * (F.softplus(lse_unl) - lse_unl).mean() + 0.5 * F.softplus(lse_fake).mean()
+        stats = {"sup": sup.item(), "unsup": unsup.item(),
+                 "d_real": lse_unl.detach().sigmoid().mean().item(),        # D(x) = Z / (Z + 1)
+                 "d_fake": lse_fake.detach().sigmoid().mean().item()}
+        return sup + unsup, stats
+
+    def g_loss(self, unl):
+        """||E f(x) - E f(G(z))||^2 on D[:-2] (after the last ReLU, before its noise)."""
+        f = self.D[:-2]
+        with self.torch.no_grad():
+            f_real = f(unl)
+        gap = f_real.mean(0) - f(self.fake(len(unl))).mean(0)                 # (250,)
+        loss = (gap * gap).sum()
+        return loss / len(gap) if self.cfg.fm_mean else loss
+
+    # ---------------------------------------------------------------- train discriminator
+    def d_step(self, unl) -> dict:
+        with self.torch.no_grad(), _held(self.G):
+            fake = self.fake(len(unl))          # = G(z).detach(), G's running stats untouched
+        pick = self.randperm(len(self.lab_x))[:self.cfg.batch_size]  # as LabelledSet.batch
+        loss, stats = self.d_loss(unl, fake, pick)
+        _minimise(self.opt_D, loss)
+        return {"loss_d": loss.item(), **stats}
+
+    def update_average(self) -> None:
+        with self.torch.no_grad():
+            for a, p in zip(self.average, self.D.parameters(), strict=True):
+                a.lerp_(p, 1 - self.cfg.ema)    # a <- a + (1 - decay)(p - a), ParameterAverage
+
+    # ---------------------------------------------------------------- train generator
+    def g_step(self, unl) -> dict:
+        with _held(self.D):                     # D held fixed in the G step
+            loss = self.g_loss(unl)
+            _minimise(self.opt_G, loss)
+        return {"loss_g": loss.item()}
+
+    def step(self, unl) -> dict:
+        """One `SSGAN.train_step` on the unlabelled images `unl`, (N, 784)."""
+        stats = self.d_step(unl)
+        self.update_average()
+        return {**stats, **self.g_step(unl)}
+
+    def end_epoch(self) -> None:
+        for scheduler in self.schedulers:
+            scheduler.step()
+
+    def logits(self, x, averaged: bool = True):
+        """D's logits in eval mode (no noise), with the averaged parameters or the raw ones,
+        as `SSGAN.classify` computes them."""
+        params, was = list(self.D.parameters()), self.D.training
+        saved = [p.detach().clone() for p in params]
+        self.D.eval()
+        try:
+            with self.torch.no_grad():
+                for p, a in zip(params, self.average if averaged else saved, strict=True):
+                    p.copy_(a)                  # swapped in, as `ParameterAverage.swapped_in`
+                return self.D(x)
+        finally:
+            with self.torch.no_grad():
+                for p, s in zip(params, saved, strict=True):
+                    p.copy_(s)
+            self.D.train(was)
 
 
 def torch_aae(torch, model, cfg, x, y):
@@ -387,18 +464,25 @@ def _minimise(opt, loss):
 
 
 class _held:
-    """`with _held(net):` net's parameters stop requiring gradients (a fixed function)."""
+    """`with _held(net):` net is a fixed function, as in tinygen's `adversarial.frozen`: its
+    parameters stop requiring gradients and its batch norms stop updating their running
+    statistics (in train() mode they still normalise with the batch's own)."""
 
     def __init__(self, net):
         self.params = [p for p in net.parameters() if p.requires_grad]
+        self.norms = [m for m in net.modules() if getattr(m, "track_running_stats", False)]
 
     def __enter__(self):
         for p in self.params:
             p.requires_grad_(False)
+        for m in self.norms:
+            m.track_running_stats = False
 
     def __exit__(self, *exc):
         for p in self.params:
             p.requires_grad_(True)
+        for m in self.norms:
+            m.track_running_stats = True
 
 
 def torch_vae(torch, model, cfg, x, y):

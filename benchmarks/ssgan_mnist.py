@@ -34,8 +34,10 @@ from tinygen.models import ssgan
 PAPER = {20: "16.77 ± 4.52", 50: "2.21 ± 1.36", 100: "0.93 ± 0.065", 200: "0.90 ± 0.042"}
 
 
-def run(labels, seed, epochs, supervised_only, max_steps=None, **options):
-    """One training run; `options` are further ssgan.Config fields (lr_decay_from, ...)."""
+def build(labels, seed, epochs, supervised_only=False, **options):
+    """The model as a run starts it, with its training loader and the test set: its labelled
+    images chosen and D's weight norm initialised (`setup`), all by the seed. `options` are
+    further ssgan.Config fields (lr_decay_from, ...). `ssgan_torch_twin.py` copies this model."""
     x, y = load_dataset("mnist", "train", seed=seed)
     xt, yt = load_dataset("mnist", "test", seed=seed)
     tg.manual_seed(seed)
@@ -44,12 +46,40 @@ def run(labels, seed, epochs, supervised_only, max_steps=None, **options):
     model.setup(x, y)
     loader = DataLoader((x, y), batch_size=model.cfg.batch_size, shuffle=True,
                         drop_last=True, generator=seed)
+    return model, loader, (xt, yt)
+
+
+def run(labels, seed, epochs, supervised_only, max_steps=None, **options):
+    """One training run; `options` are further ssgan.Config fields (lr_decay_from, ...)."""
+    model, loader, (xt, yt) = build(labels, seed, epochs, supervised_only, **options)
     seconds, steps = train_for(model, loader, epochs, max_steps)
     model.eval()
     err = model.evaluate([(xt, yt)])
     return {"labels": labels, "seed": seed, "supervised_only": supervised_only,
             "epochs": epochs, **options, "steps": steps, "seconds": seconds,
             "error": err["error"], "error_raw": err["error_raw"]}
+
+
+def add_options(p):
+    """The ssgan.Config options of the MNIST runs (here and in `ssgan_torch_twin.py`)."""
+    p.add_argument("--lr-decay-from", type=int, default=0, metavar="E",
+                   help="hold the lr until epoch E, then lower it linearly to 0 at --epochs "
+                        "(the model's lr_decay_from; 0: constant, the authors' MNIST script)")
+    p.add_argument("--g-bn-scale", choices=["true", "false"], default="true",
+                   help="learn G's batch-norm scale (false: none, as the authors' G)")
+    p.add_argument("--adam-eps", type=float, default=1e-8,
+                   help="both players' Adam eps (1e-4: about the authors' Adam)")
+    p.add_argument("--fm-mean", choices=["true", "false"], default="false",
+                   help="G's feature-matching loss as a mean over features (the authors')")
+
+
+def config_options(p, args) -> dict:
+    """`add_options`' values as ssgan.Config fields, checked against --epochs."""
+    if args.lr_decay_from and not 0 < args.lr_decay_from < args.epochs:
+        p.error(f"--lr-decay-from must be between 0 and --epochs ({args.epochs}), "
+                f"got {args.lr_decay_from}")
+    return {"lr_decay_from": args.lr_decay_from, "g_bn_scale": args.g_bn_scale == "true",
+            "adam_eps": args.adam_eps, "fm_mean": args.fm_mean == "true"}
 
 
 def pm(values):
@@ -66,20 +96,10 @@ def main(argv=None):
                    default=["ssgan", "baseline"],
                    help="ssgan, and/or the baseline: the same D on the labels alone")
     p.add_argument("--epochs", type=int, default=25)
-    p.add_argument("--lr-decay-from", type=int, default=0, metavar="E",
-                   help="hold the lr until epoch E, then lower it linearly to 0 at --epochs "
-                        "(the model's lr_decay_from; 0: constant, the authors' MNIST script)")
-    p.add_argument("--g-bn-scale", choices=["true", "false"], default="true",
-                   help="learn G's batch-norm scale (false: none, as the authors' G)")
-    p.add_argument("--adam-eps", type=float, default=1e-8,
-                   help="both players' Adam eps (1e-4: about the authors' Adam)")
-    p.add_argument("--fm-mean", choices=["true", "false"], default="false",
-                   help="G's feature-matching loss as a mean over features (the authors')")
+    add_options(p)
     p.add_argument("--quick", action="store_true", help="1 seed, 30 steps")
     args = p.parse_args(argv)
-    if args.lr_decay_from and not 0 < args.lr_decay_from < args.epochs:
-        p.error(f"--lr-decay-from must be between 0 and --epochs ({args.epochs}), "
-                f"got {args.lr_decay_from}")
+    options = config_options(p, args)
     seeds = args.seeds[:1] if args.quick else args.seeds
     rows, records = [], []
     for labels in args.labels:
@@ -87,9 +107,7 @@ def main(argv=None):
             runs = []
             for s in seeds:
                 runs.append(run(labels, s, args.epochs, supervised_only,
-                                30 if args.quick else None, lr_decay_from=args.lr_decay_from,
-                                g_bn_scale=args.g_bn_scale == "true", adam_eps=args.adam_eps,
-                                fm_mean=args.fm_mean == "true"))
+                                30 if args.quick else None, **options))
                 r = runs[-1]
                 print(f"  labels {labels} seed {s} {'baseline' if supervised_only else 'ssgan'}:"
                       f" error {100 * r['error']:.2f}% (raw {100 * r['error_raw']:.2f}%),"

@@ -139,6 +139,108 @@ def test_ssgan_torch_twin_computes_what_the_model_does():
     bench_models.TORCH_STEPS["ssgan"](torch, model, cfg, x, y)()
 
 
+def _ssgan_arrays(ours, twin):
+    """(tinygen array, PyTorch array) for each parameter and running statistic, layer by layer."""
+    pairs = []
+    for m, t in zip(ours, twin, strict=True):
+        if hasattr(m, "weight_v"):                                  # weight norm: g and v
+            w = t.parametrizations.weight
+            pairs += [(m.weight_g, w.original0), (m.weight_v, w.original1)]
+        elif getattr(m, "weight", None) is not None:
+            pairs.append((m.weight, t.weight))
+        if getattr(m, "bias", None) is not None:
+            pairs.append((m.bias, t.bias))
+        if getattr(m, "running_mean", None) is not None:
+            pairs += [(m.running_mean, t.running_mean), (m.running_var, t.running_var)]
+    return [(a.data.copy(), b.detach().numpy().copy()) for a, b in pairs]
+
+
+def test_ssgan_twin_takes_the_models_step_when_it_draws_what_tinygen_draws():
+    """`SSGANTwin` (what ssgan_torch_twin.py trains) is `SSGAN.train_step` in PyTorch: with the
+    Gaussian noise off and tinygen's draws of z and of the labelled minibatch replayed, its
+    losses at the init, and D, G (running statistics included) and the average of D after
+    one step, are the model's; its G step leaves D bitwise unchanged; its lr schedule is the
+    model's. Its labelled images are exactly the model's N."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    import copy
+
+    import bench_models
+    import numpy as np
+
+    import tinygen as tg
+    from tinygen.autograd import default_generator
+    from tinygen.models import ssgan
+    from tinygen.models.adversarial import frozen
+    # Adam's first step is lr g / (|g| + eps). With the README's eps = 1e-4, float32 rounding
+    # in a gradient near 0 moves a weight by up to lr * 1e-3, and after a step a ReLU within
+    # that of 0 can flip, changing G's gradient by 2%: eps = 1e-2 keeps the steps comparable.
+    cfg = ssgan.Config(image_size=8, batch_size=10, labels=20, g_hidden=32, noise_input=0.0,
+                       noise_hidden=0.0, g_bn_scale=False, adam_eps=1e-2, fm_mean=True, ema=0.9,
+                       epochs=4, lr_decay_from=2)
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 1, 8, 8), dtype=np.float32)
+    tg.manual_seed(0)
+    model = ssgan.SSGAN(cfg)
+    model.setup(x, np.arange(200) % 10)
+    twin = bench_models.SSGANTwin(torch, model)
+    np.testing.assert_array_equal(twin.lab_x.numpy(), x.reshape(200, -1)[model.labelled.index.data])
+    np.testing.assert_array_equal(twin.lab_y.numpy(), model.labelled.index.data % 10)
+    assert len(twin.lab_x) == 20
+    batch = (tg.tensor(x[:10]), tg.tensor(np.full(10, -1)))     # the loader's labels: unused
+    unl = torch.from_numpy(x[:10]).flatten(1)
+
+    def replay():               # the twin's next draws are tinygen's next: z, order, z
+        draws = copy.deepcopy(default_generator())
+        twin.rand = lambda n, k: torch.from_numpy(draws.random((n, k), dtype=np.float32))
+        twin.randperm = lambda n: torch.from_numpy(draws.permutation(n))
+
+    replay()                    # the losses at the init, phase by phase
+    with tg.no_grad(), frozen(model.G):
+        fake = model.fake(batch)
+    ours_d, ours_g = model.d_loss(batch, fake)[0].item(), model.g_loss(batch)[0].item()
+    with torch.no_grad(), bench_models._held(twin.G):
+        fake_t = twin.fake(10)
+    np.testing.assert_allclose(fake_t.numpy(), fake.data, rtol=1e-5, atol=1e-6)
+    pick = twin.randperm(20)[:10]
+    assert twin.d_loss(unl, fake_t, pick)[0].item() == pytest.approx(ours_d, rel=1e-5)
+    assert twin.g_loss(unl).item() == pytest.approx(ours_g, rel=1e-5)
+
+    replay()                    # one whole step each
+    before = _ssgan_arrays(model.D, twin.D)
+    ours, theirs = model.train_step(batch), twin.step(unl)
+    for key in ("loss_d", "sup", "unsup", "d_real", "d_fake", "loss_g"):
+        assert theirs[key] == pytest.approx(ours[key], rel=1e-5, abs=1e-7), key
+    after = _ssgan_arrays(model.D, twin.D)
+    for a, b in after + _ssgan_arrays(model.G, twin.G):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    moved = [np.abs(a - a0).max() for (a, _), (a0, _) in zip(after, before, strict=True)]
+    assert max(moved) > 1e-3                                    # the step did move D
+    xs = tg.tensor(x[100:150].reshape(50, -1))
+    with tg.no_grad(), model.ema_D.swapped_in():
+        model.D.eval()
+        averaged = model.D(xs).data
+        model.D.train()
+    np.testing.assert_allclose(twin.logits(torch.from_numpy(xs.data)).numpy(), averaged,
+                               rtol=1e-4, atol=1e-5)
+    assert twin.D.training
+
+    twin.d_step(unl)            # the G step: D is a fixed function
+    d_params = [p.detach().clone() for p in twin.D.parameters()]
+    g_params = [p.detach().clone() for p in twin.G.parameters()]
+    twin.g_step(unl)
+    assert all(torch.equal(p, q) for p, q in zip(twin.D.parameters(), d_params, strict=True))
+    assert not all(torch.equal(p, q) for p, q in zip(twin.G.parameters(), g_params, strict=True))
+
+    for _ in range(3):          # lr 0.003, 0.003, then half at epoch 3 of 4 (decay from 2)
+        model.end_epoch()
+        twin.end_epoch()
+        lrs = [opt.param_groups[0]["lr"] for opt in (twin.opt_D, twin.opt_G)]
+        assert lrs == pytest.approx([model.opt_D.param_groups[0]["lr"],
+                                     model.opt_G.param_groups[0]["lr"]], rel=1e-12)
+    assert lrs == pytest.approx([1.5e-3, 1.5e-3])
+
+
 @pytest.mark.parametrize("name", ["aae", "aae_semi", "aae_cluster"])
 def test_aae_torch_twins_compute_what_the_models_do(name):
     """bench_models' PyTorch copies of the AAE networks give the model's reconstruction loss
