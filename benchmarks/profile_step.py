@@ -47,6 +47,7 @@ from common import cpu_name, interleaved_medians, markdown_table, try_torch  # n
 
 import tinygen as tg  # noqa: E402
 from tinygen import ops  # noqa: E402
+from tinygen.kernels import numba_kernels  # noqa: E402
 from tinygen.nn import functional as F  # noqa: E402
 
 
@@ -115,45 +116,72 @@ def profile(name, steps, warmup=3):
 # --floor: the step's GEMMs alone.
 
 
-def record_gemms(model, batch):
-    """The matrix products one `train_step` computes in its `linear` layers, as (a, b) pairs
-    of arrays of the same shapes and layouts (a transposed operand stays a transposed view)."""
-    rng, pairs = np.random.default_rng(0), []
+def _like(a, rng):
+    """Random float32 values in an array of a's shape and layout (a transposed view stays one)."""
+    if not a.flags.c_contiguous and a.T.flags.c_contiguous:
+        return rng.standard_normal(a.shape[::-1], dtype=np.float32).T
+    return rng.standard_normal(a.shape, dtype=np.float32)
 
-    def like(shape):
-        return rng.standard_normal(shape, dtype=np.float32)
+
+class _RecordingNumPy:
+    """What `numba_kernels` sees as `np` while recording: NumPy, except that `matmul` also
+    records its operands (every GEMM of the conv kernels' wide path is an np.matmul)."""
+
+    def __init__(self, record):
+        self.record = record
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def matmul(self, a, b, out=None):
+        self.record(a, b)
+        return np.matmul(a, b, out=out)
+
+
+def record_gemms(model, batch):
+    """The matrix products one `train_step` computes, as (a, b, source) with a and b arrays of
+    the same shapes and layouts and source "linear" (its `linear` layers' forward, dL/dx and
+    dL/dW products) or "conv" (the wide conv kernels' GEMMs). Run a step first: kernels
+    compiled while recording would see the stand-in `np`."""
+    rng, pairs = np.random.default_rng(0), []
+    fwd, vjp = F.linear_p.forward, F.linear_p.joint_vjp
 
     def forward(x, w, b=None):                          # y = x @ W^T
-        pairs.append((like(x.shape).reshape(-1, x.shape[-1]), like(w.shape).T))
+        pairs.append((_like(x.reshape(-1, x.shape[-1]), rng), _like(w, rng).T, "linear"))
         return fwd(x, w, b)
 
     def joint_vjp(needs, g, out, x, w, b=None):
         g2 = g.reshape(-1, g.shape[-1])
         if needs[0]:                                    # dL/dx = G W
-            pairs.append((like(g2.shape), like(w.shape)))
+            pairs.append((_like(g2, rng), _like(w, rng), "linear"))
         if needs[1]:                                    # dL/dW = G^T X
-            pairs.append((like(g2.shape).T, like((g2.shape[0], x.shape[-1]))))
+            pairs.append((_like(g2, rng).T, _like(x.reshape(-1, x.shape[-1]), rng), "linear"))
         return vjp(needs, g, out, x, w, b)
 
-    fwd, vjp = F.linear_p.forward, F.linear_p.joint_vjp
     F.linear_p.forward, F.linear_p.joint_vjp = forward, joint_vjp
+    numba_kernels.np = _RecordingNumPy(
+        lambda a, b: pairs.append((_like(a, rng), _like(b, rng), "conv")))
     try:
         model.train_step(batch)
     finally:
         F.linear_p.forward, F.linear_p.joint_vjp = fwd, vjp
+        numba_kernels.np = np
     return pairs
 
 
 def floor(name, repeats, target):
+    """Both whole steps and the step's GEMMs alone, interleaved; what `target` leaves over."""
     torch = try_torch(os.cpu_count() or 1)
     if torch is None:
         sys.exit("profile_step: --floor needs PyTorch (pip install torch==2.13.0)")
     model, cfg = build(name)
     x, y = batch_for(cfg, np.random.default_rng(0))
     batch = (tg.tensor(x), tg.tensor(y))
-    pairs = record_gemms(model, batch)
+    model.train_step(batch)                             # compiles the kernels first
+    recorded = record_gemms(model, batch)
+    pairs, convs = [(a, b) for a, b, _ in recorded], sum(s == "conv" for *_, s in recorded)
     if not pairs:
-        sys.exit(f"profile_step: {name}'s step has no linear layers; --floor is for MLP models")
+        sys.exit(f"profile_step: {name}'s step computes no GEMMs")
     torch_pairs = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in pairs]
     torch_step = TORCH_STEPS[name](torch, *build(name), x, y)
     fns = {"tinygen step": lambda: model.train_step(batch),
@@ -163,9 +191,10 @@ def floor(name, repeats, target):
     med, samples = interleaved_medians(fns, repeats, warmup=3, block=max(1, repeats // 5),
                                        settle=0.3, warmup_s=0.3)
     flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs)
-    print(f"{name}: {len(pairs)} GEMMs a step, {flops / 1e9:.2f} GFLOP; {cpu_name()}, "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; PyTorch "
-          f"{torch.__version__} with {torch.get_num_threads()} threads\n")
+    print(f"{name}: {len(pairs)} GEMMs a step ({convs} in wide convs), {flops / 1e9:.2f} "
+          f"GFLOP; {cpu_name()}, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.2f}; PyTorch {torch.__version__} with "
+          f"{torch.get_num_threads()} threads\n")
     rows = [[k, f"{v:.2f}", f"{min(samples[k]):.2f}-{max(samples[k]):.2f}"]
             for k, v in med.items()]
     print(markdown_table(["contender", "median ms", "range ms"], rows))
@@ -173,8 +202,12 @@ def floor(name, repeats, target):
     print(f"\nThe target, tinygen <= {target:g} x PyTorch, is {allowed:.2f} ms a step. The "
           f"step's GEMMs alone take {gemm:.2f} ms, which leaves {allowed - gemm:.2f} ms for "
           f"everything else;\ntinygen's everything else takes "
-          f"{med['tinygen step'] - gemm:.2f} ms now, PyTorch's "
-          f"{med['PyTorch step'] - med['its GEMMs alone, torch.mm']:.2f} ms.")
+          f"{med['tinygen step'] - gemm:.2f} ms now", end="")
+    if convs:
+        print(" (PyTorch convolves directly, with no GEMM on these matrices, so its step "
+              "minus torch.mm is not its overhead).")
+    else:
+        print(f", PyTorch's {med['PyTorch step'] - med['its GEMMs alone, torch.mm']:.2f} ms.")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -51,13 +51,35 @@ def test_floor_records_every_product_the_linear_layers_compute_and_unwraps():
     before = (F.linear_p.forward, F.linear_p.joint_vjp)
     pairs = profile_step.record_gemms(_TwoLinears(), (tg.tensor(np.ones((5, 3), np.float32)),))
     # forward x W1^T, h W2^T; backward dh = G W2, dW2 = G^T h, dW1 = G^T x; no dx: x is data
-    assert [(a.shape, b.shape) for a, b in pairs] == [
+    assert {source for *_, source in pairs} == {"linear"}
+    assert [(a.shape, b.shape) for a, b, _ in pairs] == [
         ((5, 3), (3, 4)), ((5, 4), (4, 2)),
         ((5, 2), (2, 4)), ((2, 5), (5, 4)),
         ((4, 5), (5, 3))]
     assert pairs[0][1].flags.f_contiguous and not pairs[0][1].flags.c_contiguous   # W^T, a view
-    assert all(a.dtype == b.dtype == np.float32 for a, b in pairs)
+    assert all(a.dtype == b.dtype == np.float32 for a, b, _ in pairs)
     assert (F.linear_p.forward, F.linear_p.joint_vjp) == before
+
+
+def test_floor_records_the_wide_conv_kernels_gemms():
+    import numpy as np
+
+    import tinygen as tg
+    from tinygen import nn
+    from tinygen.kernels import numba_kernels
+
+    class OneConv(_TwoLinears):         # C*kh*kw = 144: the GEMM path, not the direct one
+        def __init__(self):
+            self.net = nn.Conv2d(16, 8, 3, padding=1)
+
+    model, batch = OneConv(), (tg.tensor(np.ones((2, 16, 6, 6), np.float32)),)
+    model.train_step(batch)                                     # compile with the real np
+    pairs = profile_step.record_gemms(model, batch)
+    # forward: cols (N*Ho*Wo, kh*kw*C) @ W^T; dL/dW = cols^T @ G; no dL/dx: x is data
+    assert [(a.shape, b.shape, s) for a, b, s in pairs] == [
+        ((72, 144), (144, 8), "conv"), ((144, 72), (72, 8), "conv")]
+    assert pairs[1][0].flags.f_contiguous                       # cols^T stays a view
+    assert numba_kernels.np is np
 
 
 def test_startup_times_each_part_of_a_fresh_process(capsys):
