@@ -3,7 +3,7 @@
     python benchmarks/profile_step.py                  # the DCGAN step, 10 steps
     python benchmarks/profile_step.py --model vae --steps 50
     python benchmarks/profile_step.py --torch          # also torch.profiler on the same step
-    python benchmarks/profile_step.py --model vae --floor   # the step's GEMMs alone (MLPs)
+    python benchmarks/profile_step.py --model vae --floor   # the step's GEMMs alone
     python benchmarks/profile_step.py --startup        # a fresh process's first step, by part
 
 Each registered primitive's forward and VJP functions are wrapped in a timer for the run, and
@@ -15,12 +15,14 @@ With --torch the same step written in PyTorch (`bench_models.TORCH_STEPS`, same 
 weights) runs under `torch.profiler`, whose self-CPU table is printed below ours; it adds its
 own overhead to every op.
 
---floor asks what a speed target leaves room for. It records every matrix product the step's
-`linear` layers compute (forward, dL/dx and dL/dW, with their shapes and layouts), then times
-those products alone -- NumPy's BLAS and torch.mm on the same matrices -- interleaved with the
-two whole steps. Nothing in a step can take less than its GEMMs, so "tinygen step <= r x
-PyTorch step" leaves r x PyTorch - GEMMs for everything else (activations, losses, Adam,
-the engine), to compare with what everything else takes now.
+--floor asks what a speed target leaves room for. It records every matrix product the step
+computes (its `linear` layers' forward, dL/dx and dL/dW, and the wide conv kernels' GEMMs,
+with their shapes and layouts), then times those products alone -- NumPy's BLAS and torch.mm
+on the same matrices -- interleaved with the two whole steps. Nothing in a step can take less
+than its GEMMs, so "tinygen step <= r x PyTorch step" leaves r x PyTorch - GEMMs for
+everything else (im2col, activations, losses, Adam, the engine), to compare with what
+everything else takes now. (PyTorch convolves without these GEMMs, so for a conv model its
+own step minus torch.mm is not its overhead.)
 
 --startup times, in a fresh process with the usual (warm) Numba cache, what the first step
 of a model costs part by part: importing NumPy and Numba, importing tinygen and building
