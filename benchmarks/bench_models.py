@@ -312,16 +312,17 @@ class SSGANTwin:
         """D's logits in eval mode (no noise), with the averaged parameters or the raw ones,
         as `SSGAN.classify` computes them."""
         params, was = list(self.D.parameters()), self.D.training
-        saved = [p.detach().clone() for p in params]
+        swap = self.average if averaged else []      # the raw D needs no swap
+        saved = [p.detach().clone() for p in params[:len(swap)]]
         self.D.eval()
         try:
             with self.torch.no_grad():
-                for p, a in zip(params, self.average if averaged else saved, strict=True):
+                for p, a in zip(params[:len(swap)], swap, strict=True):
                     p.copy_(a)                  # swapped in, as `ParameterAverage.swapped_in`
                 return self.D(x)
         finally:
             with self.torch.no_grad():
-                for p, s in zip(params, saved, strict=True):
+                for p, s in zip(params, saved, strict=False):    # no-op for the raw D
                     p.copy_(s)
             self.D.train(was)
 
