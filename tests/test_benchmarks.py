@@ -366,3 +366,58 @@ def test_backends_mode_runs_the_step_on_the_reference_kernels_then_restores_numb
     bench_models._on_reference(Model(), None)
     assert seen == ["tinygen.kernels.reference"]
     assert kernels.get_backend().__name__ == "tinygen.kernels.numba_kernels"
+
+
+def test_ssgan_errors_lists_the_largest_off_diagonal_cells_and_draws_the_pair_rows():
+    import numpy as np
+    import ssgan_errors
+    counts = np.diag([50, 40, 30])
+    counts[2, 1], counts[0, 2], counts[1, 0] = 7, 7, 3
+    assert ssgan_errors.worst_pairs(counts, 2) == [(7, 0, 2), (7, 2, 1)]   # ties by true class
+    assert ssgan_errors.worst_pairs(counts) == [(7, 0, 2), (7, 2, 1), (3, 1, 0)]
+    # Each image's pixels hold its own index, so the rows can be read back.
+    index = np.arange(5, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 2, 2))
+    xt, yt, pred = index, np.array([1, 1, 1, 0, 1]), np.array([0, 1, 0, 0, 1])
+    x, y = 10 + index, np.array([0, 1, 1, 0, 1])
+    images, names = ssgan_errors.pair_rows((xt, yt), pred, (x, y), [0, 1, 4], a=1, b=0,
+                                           per_row=3)
+    assert names == ["test 1s read as 0", "more test 1s read as 0", "test 1s read as 1",
+                     "labelled 1s", "labelled 0s"]
+    firsts = images[:, 0, 0, 0].reshape(5, 3)
+    np.testing.assert_array_equal(firsts, [[0, 2, 0], [0, 0, 0], [1, 4, 0], [11, 14, 0],
+                                           [10, 0, 0]])
+
+
+def test_ssgan_errors_reads_a_runs_confusion_and_draws_its_worst_pair(tmp_path, monkeypatch,
+                                                                       capsys):
+    import dataclasses
+
+    import numpy as np
+    import ssgan_errors
+
+    import tinygen as tg
+    from tinygen.data import DataLoader
+    from tinygen.data.datasets import load_dataset
+    from tinygen.models import ssgan
+    from tinygen.train import fit
+    monkeypatch.setattr(ssgan, "D_HIDDEN", (12, 8))         # a tiny D, rebuilt alike on load
+    x, y = load_dataset("digits", "train")
+    tg.manual_seed(0)
+    cfg = ssgan.Config(dataset="digits", image_size=8, latent=4, g_hidden=6, labels=20,
+                       batch_size=10)
+    model = ssgan.SSGAN(cfg)
+    model.setup(x, y)
+    loader = DataLoader((x, y), batch_size=10, shuffle=True, drop_last=True, generator=0)
+    fit(model, loader, 1, tmp_path, config={"model": "ssgan", **dataclasses.asdict(cfg)},
+        max_steps=3, quiet=True, sample_every=0)
+    r = ssgan_errors.analyse(tmp_path)
+    xt, yt = load_dataset("digits", "test")
+    np.testing.assert_array_equal(r["predicted"], model.classify(xt))     # the run's own D
+    np.testing.assert_array_equal(r["counts"].sum(1), np.bincount(yt, minlength=10))
+    assert r["error"] == pytest.approx(1 - np.trace(r["counts"]) / len(yt))
+    assert r["labelled"] == model.labelled.index.data.tolist()
+    ssgan_errors.main([str(tmp_path), "--figure", str(tmp_path / "pair.png"),
+                       "--labelled-only", "1"])
+    out = capsys.readouterr().out
+    assert "most confused (true -> read as: count)" in out
+    assert (tmp_path / "pair.png").stat().st_size > 0

@@ -312,3 +312,13 @@ def test_classifier_metrics_and_cached_real_statistics(tiny_training, tmp_path, 
     real_test_features(clf, cache_dir=tmp_path)
     assert len(loads) == 2
     assert first["features"].shape == (40, TINY.hidden)
+
+
+def test_confusion_counts_refuses_mismatched_or_out_of_range_labels():
+    from tinygen.metrics import confusion_counts
+    np.testing.assert_array_equal(confusion_counts([0, 1, 1], [1, 1, 0], 2), [[0, 1], [1, 1]])
+    with pytest.raises(ValueError, match=r"confusion_counts: labels and predicted .* \(3,\) "
+                                         r"and \(2,\)"):
+        confusion_counts([0, 1, 1], [1, 1], 2)
+    with pytest.raises(ValueError, match="confusion_counts: predicted must lie in 0..1, got 0..2"):
+        confusion_counts([0, 1, 1], [0, 2, 1], 2)

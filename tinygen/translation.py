@@ -115,10 +115,8 @@ def accuracy(classifier, images, labels) -> float:
 
 def confusion(classifier, images, labels, k: int = 10) -> np.ndarray:
     """(k, k) counts: row i = images whose label is i, column j = the classifier read j."""
-    pred = classifier.predict(images).argmax(1)
-    counts = np.zeros((k, k), np.int64)
-    np.add.at(counts, (np.asarray(labels, np.int64), pred), 1)
-    return counts
+    from tinygen.metrics import confusion_counts
+    return confusion_counts(labels, classifier.predict(images).argmax(1), k)
 
 
 def first_images(loader, n: int):

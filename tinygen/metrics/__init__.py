@@ -34,12 +34,17 @@ from tinygen.metrics.parzen import (
     parzen_log_likelihood,
     select_sigma,
 )
-from tinygen.metrics.scores import class_entropy, class_histogram, inception_score
+from tinygen.metrics.scores import (
+    class_entropy,
+    class_histogram,
+    confusion_counts,
+    inception_score,
+)
 
 __all__ = [
-    "SIGMAS", "class_entropy", "class_histogram", "classifier_metrics", "feature_stats",
-    "fid_from_features", "frechet_distance", "inception_score", "kid_from_features",
-    "metrics_cache_dir", "mnist_classifier", "mode_metrics", "parzen_evaluate",
-    "parzen_log_likelihood", "polynomial_kernel", "real_test_features", "select_sigma",
-    "sqrtm_psd", "unbiased_mmd2",
+    "SIGMAS", "class_entropy", "class_histogram", "classifier_metrics", "confusion_counts",
+    "feature_stats", "fid_from_features", "frechet_distance", "inception_score",
+    "kid_from_features", "metrics_cache_dir", "mnist_classifier", "mode_metrics",
+    "parzen_evaluate", "parzen_log_likelihood", "polynomial_kernel", "real_test_features",
+    "select_sigma", "sqrtm_psd", "unbiased_mmd2",
 ]

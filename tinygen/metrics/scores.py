@@ -71,3 +71,18 @@ def class_entropy(probs) -> tuple[float, float]:
     h = class_histogram(probs)
     nats = float(-_xlogy(h, h).sum())
     return nats, nats / np.log(len(h))
+
+
+def confusion_counts(labels, predicted, k: int) -> np.ndarray:
+    """(k, k) counts: row i = examples whose label is i, column j = how many were read as j."""
+    labels, predicted = np.asarray(labels, np.int64), np.asarray(predicted, np.int64)
+    if labels.shape != predicted.shape or labels.ndim != 1:
+        raise ValueError(f"confusion_counts: labels and predicted must be 1-D and alike, got "
+                         f"{labels.shape} and {predicted.shape}")
+    for name, v in (("labels", labels), ("predicted", predicted)):
+        if len(v) and not 0 <= v.min() <= v.max() < k:
+            raise ValueError(f"confusion_counts: {name} must lie in 0..{k - 1}, got "
+                             f"{v.min()}..{v.max()}")
+    counts = np.zeros((k, k), np.int64)
+    np.add.at(counts, (labels, predicted), 1)
+    return counts
