@@ -49,7 +49,8 @@ def as_float64(model):
 
 
 @pytest.mark.parametrize("kw", [{}, {"heads": True, "labels": 0, "clusters": 4},
-                                {"minibatch_kernels": 3}, {"input_noise": 0.3}])
+                                {"minibatch_kernels": 3}, {"input_noise": 0.3},
+                                {"d_noise": 0.3, "labels": 0, "clusters": 4}])
 def test_each_phases_loss_gradient(kw):
     model = as_float64(build(**kw))
     if model.labelled is not None:
@@ -194,6 +195,8 @@ def test_bad_options_are_refused():
         build(labels=0, clusters=1)
     with pytest.raises(ValueError, match="CategoricalAAE: input_noise must be >= 0"):
         build(input_noise=-0.1)
+    with pytest.raises(ValueError, match="CategoricalAAE: d_noise must be >= 0, got nan"):
+        build(d_noise=float("nan"))
     with pytest.raises(ValueError, match="lr_step must be >= 0 and lr_gamma > 0"):
         build(lr_step=2, lr_gamma=0)
     with pytest.raises(ValueError, match="CategoricalAAE: optimizer must be adam or sgd"):
@@ -220,6 +223,34 @@ def test_input_noise_reaches_the_encoder_in_every_training_phase_and_never_in_ev
     model.representation(x)
     np.testing.assert_array_equal(seen[0], x.reshape(10, -1))
     np.testing.assert_array_equal(seen[1], x.reshape(10, -1))
+
+
+def test_d_noise_reaches_both_code_discriminators_while_training_and_never_otherwise():
+    plain, noisy = build(labels=0, clusters=4), build(labels=0, clusters=4, d_noise=0.5)
+    # Besides the noise layers in front, the discriminators are the plain model's, weight
+    # for weight, and in eval() they compute what the plain ones do.
+    assert list(plain.D.state_dict()) == [k.replace("D_y.1.", "D_y.").replace("D_z.1.", "D_z.")
+                                          for k in noisy.D.state_dict()]
+    for a, b in zip(plain.D.state_dict().values(), noisy.D.state_dict().values(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    y = tg.tensor(np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0]])
+    z = tg.tensor(np.zeros((5, 2), np.float32))
+    seen = []
+    for name, code in (("D_y", y), ("D_z", z)):
+        first = getattr(noisy.D, name)[1][0]                 # the first Linear after the noise
+        forward = first.forward
+        first.forward = lambda t, f=forward: seen.append(t.data.copy()) or f(t)
+        getattr(noisy.D, name)(code)
+        noise = seen[-1] - code.data
+        assert 0.3 < noise.std() < 0.7, name
+        noisy.eval()
+        getattr(noisy.D, name)(code)
+        np.testing.assert_array_equal(seen[-1], code.data)
+        plain.eval()
+        with tg.no_grad():
+            np.testing.assert_array_equal(getattr(noisy.D, name)(code).data,
+                                          getattr(plain.D, name)(code).data)
+        noisy.train()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -47,6 +47,15 @@ four at 0.01, and with 0.1 for the adversarial phases, diverged within the first
 phase, a regulariser against fitting the few labelled images exactly; the reconstruction
 target stays the clean image, and evaluation reads the clean image.
 
+`d_noise` (off by default) adds N(0, sigma^2) to what D_y and D_z read, the prior's samples and
+the encoder's codes alike ("instance noise"), in training only. Without it, clustering collapses
+at once: D_y tells one-hot vectors from the encoder's first, soft q(y|x) at a glance, and the
+encoder's quickest way to look one-hot is to push one logit up for every image, so after a few
+hundred steps every image sits in the same cluster with q = 1.000, where the softmax has no
+gradient left to move any image elsewhere (on the 8x8 digits: 1 cluster of 16 from epoch 3 on).
+Through noise of sigma 0.3 a q of 0.9 looks as one-hot as a q of 1, so the encoder is not
+driven into saturation and the images can still move between clusters (README).
+
 Read next: `aae.py` (one continuous code and the VAE comparison), `labelled.py`.
 """
 
@@ -88,6 +97,7 @@ class Config(adversarial.Config):
     eta: float = 3.0               # the heads' minimum distance in the hinge cost
     n_classes: int = 10            # classes in the data (labels are split evenly over them)
     minibatch_kernels: int = 0     # minibatch discrimination in D_y (0: off, the paper's D)
+    d_noise: float = 0.0           # std of Gaussian noise on D_y's and D_z's inputs (0: off)
     input_noise: float = 0.0       # std of Gaussian noise on the encoder's input while training
     optimizer: str = "adam"        # every phase's: adam, or sgd (with momentum, the paper's)
     momentum: float = 0.9          # sgd's momentum
@@ -102,7 +112,8 @@ class CodeDiscriminators(nn.Module):
     alike the y's of a minibatch are, so a batch whose y's all sit on one corner is caught.
     """
 
-    def __init__(self, clusters: int, latent: int, hidden: int, kernels: int = 0):
+    def __init__(self, clusters: int, latent: int, hidden: int, kernels: int = 0,
+                 noise: float = 0.0):
         super().__init__()
         if kernels:
             self.D_y = nn.Sequential(*mlp([clusters, hidden, hidden]), nn.ReLU(),
@@ -111,6 +122,9 @@ class CodeDiscriminators(nn.Module):
         else:
             self.D_y = mlp([clusters, hidden, hidden, 1])
         self.D_z = mlp([latent, hidden, hidden, 1])
+        if noise:                       # instance noise: see `d_noise` in the module doc
+            self.D_y = nn.Sequential(nn.GaussianNoise(noise), self.D_y)
+            self.D_z = nn.Sequential(nn.GaussianNoise(noise), self.D_z)
 
 
 class ClusterHeads(nn.Module):
@@ -157,15 +171,16 @@ class CategoricalAAE(Adversarial):
         if cfg.lr_step < 0 or not cfg.lr_gamma > 0:
             raise ValueError(f"{type(self).__name__}: lr_step must be >= 0 and lr_gamma > 0, "
                              f"got {cfg.lr_step}, {cfg.lr_gamma}")
-        if not cfg.input_noise >= 0:                       # also refuses NaN
-            raise ValueError(f"{type(self).__name__}: input_noise must be >= 0, got "
-                             f"{cfg.input_noise}")
+        for name in ("input_noise", "d_noise"):
+            if not getattr(cfg, name) >= 0:                # also refuses NaN
+                raise ValueError(f"{type(self).__name__}: {name} must be >= 0, got "
+                                 f"{getattr(cfg, name)}")
         if cfg.heads and cfg.latent < 2:
             raise ValueError(f"{type(self).__name__}: --heads needs --latent >= 2, got "
                              f"{cfg.latent}")
         self.image_shape = (cfg.channels, cfg.image_size, cfg.image_size)
         d, h, k, z = int(np.prod(self.image_shape)), cfg.hidden, cfg.clusters, cfg.latent
-        D = CodeDiscriminators(k, z, h, cfg.minibatch_kernels)
+        D = CodeDiscriminators(k, z, h, cfg.minibatch_kernels, cfg.d_noise)
         super().__init__(cfg, mlp([d, h, h, k + z]), D)    # the encoder plays G
         self.heads = ClusterHeads(k, z, cfg.eta) if cfg.heads else None
         self.decoder = mlp([z if cfg.heads else k + z, h, h, d])       # Bernoulli logits
