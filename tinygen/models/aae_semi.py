@@ -54,7 +54,9 @@ encoder's quickest way to look one-hot is to push one logit up for every image, 
 hundred steps every image sits in the same cluster with q = 1.000, where the softmax has no
 gradient left to move any image elsewhere (on the 8x8 digits: 1 cluster of 16 from epoch 3 on).
 Through noise of sigma 0.3 a q of 0.9 looks as one-hot as a q of 1, so the encoder is not
-driven into saturation and the images can still move between clusters (README).
+driven into saturation and the images can still move between clusters. On the digits that took
+a 100-epoch run from 1 cluster to 15 of 16; on MNIST, 8 epochs with it (15 clusters, but soft
+and mixed: 58.6% error) did worse than 5 without (47.3%), so it stays off (README).
 
 Read next: `aae.py` (one continuous code and the VAE comparison), `labelled.py`.
 """
