@@ -86,6 +86,8 @@ def main(argv=None):
                    help="also draw the labelled images of the worst pair's true class for "
                         "these seeds' labelled sets (needs --figure)")
     args = p.parse_args(argv)
+    if args.labelled_only and not args.figure:
+        p.error("--labelled-only draws into the figure: give --figure too")
     results = [analyse(run, args.data_dir) for run in args.runs]
     for r in results:
         off = r["counts"] - np.diag(np.diag(r["counts"]))

@@ -421,3 +421,6 @@ def test_ssgan_errors_reads_a_runs_confusion_and_draws_its_worst_pair(tmp_path, 
     out = capsys.readouterr().out
     assert "most confused (true -> read as: count)" in out
     assert (tmp_path / "pair.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        ssgan_errors.main([str(tmp_path), "--labelled-only", "1"])
+    assert "give --figure too" in capsys.readouterr().err
