@@ -99,6 +99,8 @@ def main(argv=None):
             f"{i} -> {j}: {n}" for n, i, j in worst_pairs(r["counts"], args.top)))
     if args.figure:
         first = results[0]
+        if not worst_pairs(first["counts"], 1):
+            raise SystemExit(f"ssgan_errors: {first['run']} makes no test error: no pair to draw")
         _, a, b = worst_pairs(first["counts"], 1)[0]
         train = load_dataset(first["dataset"], "train", data_dir=args.data_dir)
         test = load_dataset(first["dataset"], "test", data_dir=args.data_dir)

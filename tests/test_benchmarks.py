@@ -424,3 +424,8 @@ def test_ssgan_errors_reads_a_runs_confusion_and_draws_its_worst_pair(tmp_path, 
     with pytest.raises(SystemExit):
         ssgan_errors.main([str(tmp_path), "--labelled-only", "1"])
     assert "give --figure too" in capsys.readouterr().err
+    perfect = dict(r, counts=np.diag(r["counts"].sum(1)), error=0.0)
+    monkeypatch.setattr(ssgan_errors, "analyse", lambda run, data_dir=None: perfect)
+    with pytest.raises(SystemExit, match="makes no test error: no pair to draw"):
+        ssgan_errors.main([str(tmp_path), "--figure", str(tmp_path / "none.png")])
+    assert not (tmp_path / "none.png").exists()
