@@ -75,6 +75,19 @@ def pair_rows(test, pred, train, labelled, a: int, b: int, per_row: int = 10):
     return images, [name for name, _ in rows]
 
 
+def labelled_row(train, labels: int, n_classes: int, seed: int, a: int, per_row: int = 10):
+    """The labelled images of class a that `tinygen train ssgan --seed SEED` would choose, as
+    one row of `per_row` (blank where fewer)."""
+    x, y = train
+    chosen = LabelledSet(labels, int(np.prod(x.shape[1:])), n_classes)
+    chosen.choose(x, y, seed=seed)
+    index = np.asarray(chosen.index.data)
+    picks = x[index[y[index] == a][:per_row]]
+    row = np.zeros((per_row, *x.shape[1:]), np.float32)
+    row[:len(picks)] = picks
+    return row
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,22 +112,16 @@ def main(argv=None):
             f"{i} -> {j}: {n}" for n, i, j in worst_pairs(r["counts"], args.top)))
     if args.figure:
         first = results[0]
-        if not worst_pairs(first["counts"], 1):
+        pairs = worst_pairs(first["counts"], 1)
+        if not pairs:
             raise SystemExit(f"ssgan_errors: {first['run']} makes no test error: no pair to draw")
-        _, a, b = worst_pairs(first["counts"], 1)[0]
+        _, a, b = pairs[0]
         train = load_dataset(first["dataset"], "train", data_dir=args.data_dir)
         test = load_dataset(first["dataset"], "test", data_dir=args.data_dir)
         images, names = pair_rows(test, first["predicted"], train, first["labelled"], a, b)
         for seed in args.labelled_only:
-            chosen = LabelledSet(first["labels"], int(np.prod(train[0].shape[1:])),
-                                 len(first["counts"]))
-            chosen.choose(*train, seed=seed)
-            idx = np.asarray(chosen.index.data)
-            extra = np.zeros((10, *images.shape[1:]), np.float32)
-            picks = train[0][idx[train[1][idx] == a][:10]]
-            extra[:len(picks)] = picks
-            images, names = np.concatenate([images, extra]), names + [f"seed {seed}: "
-                                                                      f"labelled {a}s"]
+            row = labelled_row(train, first["labels"], len(first["counts"]), seed, a)
+            images, names = np.concatenate([images, row]), names + [f"seed {seed}: labelled {a}s"]
         plotting.save_labelled_grid(
             images, args.figure, nrow=10, row_labels=names,
             title=f"seed {first['seed']}: test error {100 * first['error']:.2f}%, of which "
