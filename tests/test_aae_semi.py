@@ -299,12 +299,15 @@ def test_each_figure_row_is_the_decoded_cluster_then_its_head_then_its_members(m
 # Resume, and short runs.
 
 
-@pytest.mark.parametrize("kw", [{"heads": True}, {"lr_step": 1, "lr_gamma": 0.5}])
+@pytest.mark.parametrize("kw", [{"heads": True}, {"lr_step": 1, "lr_gamma": 0.5},
+                                {"labels": 0, "clusters": 4, "d_noise": 0.4, "d_noise_decay": 4}])
 def test_resume_is_bitwise(tmp_path, kw):
-    x, y = data(n=48)          # 6 steps an epoch: step 7 is after the first lr step, if any
+    x, y = data(n=48)          # 6 steps an epoch: step 7 is after the first lr or noise step
     straight, resumed = straight_and_resumed(lambda: build(**kw), x, y, tmp_path,
                                              batch_size=8, stop_after=7)
     assert_bitwise(state(resumed), state(straight))
+    if kw.get("d_noise_decay"):                              # 2 epochs of 4: half the noise
+        assert [m.sigma for m in (resumed.D.D_y[0], resumed.D.D_z[0])] == pytest.approx([0.2] * 2)
     for opt in ("opt_AE", "opt_D", "opt_G", "opt_C"):
         assert getattr(resumed, opt).param_groups[0]["lr"] == \
             getattr(straight, opt).param_groups[0]["lr"]
@@ -319,6 +322,21 @@ def test_lr_step_multiplies_every_phases_lr_every_e_epochs():
         assert [o.param_groups[0]["lr"] for o in opts] == pytest.approx(
             [b * factor for b in base]), epoch
     assert not hasattr(build(), "sched_AE")                  # off by default
+
+
+def test_d_noise_decay_lowers_both_noises_linearly_to_zero_and_keeps_them_there():
+    model = build(labels=0, clusters=4, d_noise=0.3, d_noise_decay=3)
+    noises = [model.D.D_y[0], model.D.D_z[0]]
+    seen = [[m.sigma for m in noises]]
+    for _ in range(5):
+        model.end_epoch()
+        seen.append([m.sigma for m in noises])
+    np.testing.assert_allclose(seen, [[0.3, 0.3], [0.2, 0.2], [0.1, 0.1]] + [[0.0, 0.0]] * 3,
+                               atol=1e-12)
+    assert not hasattr(build(labels=0, clusters=4, d_noise=0.3), "sched_noise")
+    with pytest.raises(ValueError, match="d_noise_decay must be >= 0 and needs d_noise > 0, "
+                                         "got 3 with d_noise 0.0"):
+        build(labels=0, clusters=4, d_noise_decay=3)
 
 
 def test_a_short_semi_supervised_run_classifies_the_digits():

@@ -57,6 +57,8 @@ Through noise of sigma 0.3 a q of 0.9 looks as one-hot as a q of 1, so the encod
 driven into saturation and the images can still move between clusters. On the digits that took
 a 100-epoch run from 1 cluster to 15 of 16; on MNIST, 8 epochs with it (15 clusters, but soft
 and mixed: 58.6% error) did worse than 5 without (47.3%), so it stays off (README).
+`d_noise_decay` = E lowers the noise linearly to 0 over the first E epochs (`NoiseDecay`), so
+the codes start soft and free to move and end one-hot, as the prior asks.
 
 Read next: `aae.py` (one continuous code and the VAE comparison), `labelled.py`.
 """
@@ -100,11 +102,40 @@ class Config(adversarial.Config):
     n_classes: int = 10            # classes in the data (labels are split evenly over them)
     minibatch_kernels: int = 0     # minibatch discrimination in D_y (0: off, the paper's D)
     d_noise: float = 0.0           # std of Gaussian noise on D_y's and D_z's inputs (0: off)
+    d_noise_decay: int = 0         # epochs over which d_noise falls linearly to 0 (0: constant)
     input_noise: float = 0.0       # std of Gaussian noise on the encoder's input while training
     optimizer: str = "adam"        # every phase's: adam, or sgd (with momentum, the paper's)
     momentum: float = 0.9          # sgd's momentum
     lr_step: int = 0               # every this many epochs, every phase's lr *= lr_gamma (0: off)
     lr_gamma: float = 0.1
+
+
+class NoiseDecay:
+    """Instance noise annealed away: after e epochs each GaussianNoise module has
+            sigma_e = sigma_0 * max(0, 1 - e / epochs)
+    An LR scheduler's interface (`step`, `last_epoch`, a state dict), so the training loop
+    steps it after every epoch and checkpoints keep it, as they keep the learning rates."""
+
+    def __init__(self, modules, epochs: int):
+        self.modules, self.epochs = list(modules), epochs
+        self.sigma0 = [m.sigma for m in self.modules]
+        self.last_epoch = 0
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        self._apply()
+
+    def _apply(self) -> None:
+        frac = max(0.0, 1.0 - self.last_epoch / self.epochs)
+        for m, s0 in zip(self.modules, self.sigma0, strict=True):
+            m.sigma = s0 * frac
+
+    def state_dict(self) -> dict:
+        return {"last_epoch": self.last_epoch, "sigma0": list(self.sigma0)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.last_epoch, self.sigma0 = state["last_epoch"], list(state["sigma0"])
+        self._apply()
 
 
 class CodeDiscriminators(nn.Module):
@@ -177,6 +208,9 @@ class CategoricalAAE(Adversarial):
             if not getattr(cfg, name) >= 0:                # also refuses NaN
                 raise ValueError(f"{type(self).__name__}: {name} must be >= 0, got "
                                  f"{getattr(cfg, name)}")
+        if cfg.d_noise_decay < 0 or (cfg.d_noise_decay and not cfg.d_noise):
+            raise ValueError(f"{type(self).__name__}: d_noise_decay must be >= 0 and needs "
+                             f"d_noise > 0, got {cfg.d_noise_decay} with d_noise {cfg.d_noise}")
         if cfg.heads and cfg.latent < 2:
             raise ValueError(f"{type(self).__name__}: --heads needs --latent >= 2, got "
                              f"{cfg.latent}")
@@ -200,6 +234,8 @@ class CategoricalAAE(Adversarial):
             self.sched_AE, self.sched_D, self.sched_G, self.sched_C = (
                 optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
                 for opt in (self.opt_AE, self.opt_D, self.opt_G, self.opt_C))
+        if cfg.d_noise_decay:                              # kept in checkpoints, as the lrs
+            self.sched_noise = NoiseDecay([self.D.D_y[0], self.D.D_z[0]], cfg.d_noise_decay)
         self.labelled = LabelledSet(cfg.labels, d, cfg.n_classes) if cfg.labels else None
         self._head_pool = None           # training images for the cluster heads (`setup`)
         self.input_noise = nn.GaussianNoise(cfg.input_noise)   # training phases only (`noisy`)
@@ -248,7 +284,7 @@ class CategoricalAAE(Adversarial):
         return ce, {}
 
     def end_epoch(self) -> None:
-        for name in ("sched_AE", "sched_D", "sched_G", "sched_C"):
+        for name in ("sched_AE", "sched_D", "sched_G", "sched_C", "sched_noise"):
             if hasattr(self, name):
                 getattr(self, name).step()
 
