@@ -6,6 +6,7 @@ machines without a display. Every function takes the output path and returns it.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -73,8 +74,10 @@ def save_labelled_grid(images, path, nrow, row_labels=None, col_labels=None, tit
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
-    if title:
-        ax.set_title(title, fontsize=10)
+    if title:                       # wrapped to the grid's width (about 6.5 px a character)
+        width = max(40, int(nrow * inches * 100 / 6.5))
+        ax.set_title("\n".join(textwrap.fill(line, width) for line in title.split("\n")),
+                     fontsize=10)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")

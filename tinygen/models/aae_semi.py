@@ -397,9 +397,9 @@ class CategoricalAAE(Adversarial):
             self.cluster_rows(x), path, nrow=10,
             row_labels=[f"cluster {k}: '{names[k]}', {sizes[k]} images" if sizes[k] else
                         f"cluster {k}: empty" for k in range(self.cfg.clusters)],
-            col_labels=["g(y=k, z=0)", "head"] + ["" for _ in range(8)],
-            title="one row per cluster: decoded with z = 0, then its head (the most confident "
-                  "image), then its most confident members")
+            col_labels=["decoded", "head"] + ["" for _ in range(8)],
+            title="one row per cluster k: g(y = e_k, z = 0) decoded, then its head (the most "
+                  "confident image), then its most confident members")
 
     def write_figures(self, out_dir) -> None:
         from tinygen import plotting
