@@ -327,6 +327,88 @@ class SSGANTwin:
             self.D.train(was)
 
 
+class AAESemiTwin:
+    """aae_semi's `train_step` in PyTorch, on copies of a set-up model's networks.
+
+    The phases of `CategoricalAAE.train_step` (tinygen/models/aae_semi.py, adversarial.py), in
+    order: reconstruction, BCE of g(softmax y, z) against the clean image (encoder and
+    decoder); D_y and D_z on one-hot Cat(K) and N(0, I) samples against the detached codes;
+    the encoder against both, with D_y and D_z held fixed; the classification phase on a
+    minibatch of the model's labelled images (never a loader's labels). The encoder reads its
+    input with the model's input noise in all three of its phases; Adam settings and the lr
+    steps are the model's. `randn`, `randint` and `randperm` make every random draw; a test
+    swaps them to replay tinygen's. `aae_torch_twin.py` trains it on MNIST.
+    """
+
+    def __init__(self, torch, model):
+        self.torch, self.cfg = torch, model.cfg
+        if self.cfg.heads or self.cfg.minibatch_kernels or self.cfg.optimizer != "adam":
+            raise ValueError("AAESemiTwin: only the plain model (no heads, no minibatch "
+                             "discrimination, Adam)")
+        self.enc, self.dec = to_torch(torch, model.G), to_torch(torch, model.decoder)
+        self.D_y, self.D_z = to_torch(torch, model.D.D_y), to_torch(torch, model.D.D_z)
+        self.opt_AE = adam(torch, [*self.enc.parameters(), *self.dec.parameters()],
+                           model.opt_AE)
+        self.opt_D = adam(torch, [*self.D_y.parameters(), *self.D_z.parameters()], model.opt_D)
+        self.opt_G = adam(torch, self.enc.parameters(), model.opt_G)
+        self.opt_C = adam(torch, self.enc.parameters(), model.opt_C)
+        self.opts = [self.opt_AE, self.opt_D, self.opt_G, self.opt_C]
+        self.schedulers = [torch.optim.lr_scheduler.StepLR(o, self.cfg.lr_step,
+                                                           self.cfg.lr_gamma)
+                           for o in self.opts] if self.cfg.lr_step else []
+        labelled = model.labelled
+        self.lab_x = None if labelled is None else torch.tensor(labelled.x.data)   # copies
+        self.lab_y = None if labelled is None else torch.tensor(labelled.y.data)
+        self.randn, self.randint, self.randperm = torch.randn, torch.randint, torch.randperm
+
+    def noisy(self, x):
+        """x + N(0, input_noise^2), as `CategoricalAAE.noisy`."""
+        sigma = self.cfg.input_noise
+        return x + sigma * self.randn(x.shape) if sigma else x
+
+    def codes(self, x):
+        """(softmax q(y|x), z) of the (noisy) images x, (N, 784)."""
+        h = self.enc(self.noisy(x))
+        k = self.cfg.clusters
+        return h[:, :k].softmax(1), h[:, k:]
+
+    def step(self, x) -> dict:
+        """One `CategoricalAAE.train_step` on the images `x`, (N, 784)."""
+        F, torch, k = self.torch.nn.functional, self.torch, self.cfg.clusters
+        y, z = self.codes(x)                                            # 1. reconstruction
+        loss_rec = F.binary_cross_entropy_with_logits(self.dec(torch.cat([y, z], 1)), x)
+        _minimise(self.opt_AE, loss_rec)
+        with torch.no_grad():                                           # 2. D_y and D_z
+            y, z = self.codes(x)
+        y_prior = torch.eye(k)[self.randint(0, k, (len(x),))]
+        z_prior = self.randn((len(x), self.cfg.latent))
+        d_y = F.softplus(-self.D_y(y_prior)).mean() + F.softplus(self.D_y(y)).mean()
+        d_z = F.softplus(-self.D_z(z_prior)).mean() + F.softplus(self.D_z(z)).mean()
+        _minimise(self.opt_D, d_y + d_z)
+        with _held(self.D_y), _held(self.D_z):                          # the encoder
+            y, z = self.codes(x)
+            loss_g = F.softplus(-self.D_y(y)).mean() + F.softplus(-self.D_z(z)).mean()
+            _minimise(self.opt_G, loss_g)
+        stats = {"loss_rec": loss_rec.item(), "loss_d": (d_y + d_z).item(),
+                 "d_y": d_y.item(), "d_z": d_z.item(), "loss_g": loss_g.item()}
+        if self.lab_x is not None:                                      # 3. classification
+            pick = self.randperm(len(self.lab_x))[:self.cfg.batch_size]  # as LabelledSet.batch
+            logits = self.enc(self.noisy(self.lab_x[pick]))[:, :k]
+            loss_cls = F.cross_entropy(logits, self.lab_y[pick])
+            _minimise(self.opt_C, loss_cls)
+            stats["loss_cls"] = loss_cls.item()
+        return stats
+
+    def end_epoch(self) -> None:
+        for scheduler in self.schedulers:
+            scheduler.step()
+
+    def q_y(self, x):
+        """q(y|x) of clean images (no noise), as `CategoricalAAE.q_y`."""
+        with self.torch.no_grad():
+            return self.enc(x)[:, :self.cfg.clusters].softmax(1)
+
+
 def torch_aae(torch, model, cfg, x, y):
     """aae's step: the reconstruction phase (encoder and decoder), then D on prior samples
     against the detached codes, then the encoder against a D held fixed."""

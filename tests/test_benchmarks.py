@@ -429,3 +429,86 @@ def test_ssgan_errors_reads_a_runs_confusion_and_draws_its_worst_pair(tmp_path, 
     with pytest.raises(SystemExit, match="makes no test error: no pair to draw"):
         ssgan_errors.main([str(tmp_path), "--figure", str(tmp_path / "none.png")])
     assert not (tmp_path / "none.png").exists()
+
+
+def test_aae_twin_takes_the_models_steps_when_it_draws_what_tinygen_draws():
+    """`AAESemiTwin` (what aae_torch_twin.py trains) is `CategoricalAAE.train_step` in
+    PyTorch: with tinygen's draws replayed (input noise, prior samples, labelled minibatch),
+    its losses in each of two steps and every network after them are the model's, its lr
+    steps are the model's, and its labelled images are exactly the model's N."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    import copy
+
+    import bench_models
+    import numpy as np
+
+    import tinygen as tg
+    from tinygen.autograd import default_generator
+    from tinygen.models import aae_semi
+    cfg = aae_semi.Config(image_size=8, hidden=16, latent=2, labels=20, batch_size=10,
+                          input_noise=0.3, lr_step=1, lr_gamma=0.5)
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 1, 8, 8), dtype=np.float32)
+    tg.manual_seed(0)
+    model = aae_semi.CategoricalAAE(cfg)
+    model.setup(x, np.arange(200) % 10)
+    twin = bench_models.AAESemiTwin(torch, model)
+    np.testing.assert_array_equal(twin.lab_x.numpy(), model.labelled.x.data)
+    np.testing.assert_array_equal(twin.lab_y.numpy(), model.labelled.index.data % 10)
+    assert len(twin.lab_x) == 20
+
+    def replay():               # the twin's next draws are tinygen's next, in the same order
+        draws = copy.deepcopy(default_generator())
+        twin.randn = lambda shape: torch.from_numpy(draws.standard_normal(tuple(shape),
+                                                                          dtype=np.float32))
+        twin.randint = lambda low, high, size: torch.from_numpy(draws.integers(low, high,
+                                                                               size[0]))
+        twin.randperm = lambda n: torch.from_numpy(draws.permutation(n))
+
+    nets = [(model.G, twin.enc), (model.decoder, twin.dec), (model.D.D_y, twin.D_y),
+            (model.D.D_z, twin.D_z)]
+    before = [p.data.copy() for net, _ in nets for p in net.parameters()]
+    for start in (0, 10):
+        replay()
+        batch = (tg.tensor(x[start:start + 10]), tg.tensor(np.full(10, -1)))  # labels unread
+        ours, theirs = model.train_step(batch), twin.step(torch.from_numpy(x[start:start + 10])
+                                                          .flatten(1))
+        for key in ("loss_rec", "loss_d", "d_y", "d_z", "loss_g", "loss_cls"):
+            assert theirs[key] == pytest.approx(ours[key], rel=1e-5, abs=1e-7), (start, key)
+        for net, copy_ in nets:
+            for a, b in zip(net.parameters(), copy_.parameters(), strict=True):
+                np.testing.assert_allclose(b.detach().numpy(), a.data, rtol=1e-4, atol=1e-6)
+    after = [p.data for net, _ in nets for p in net.parameters()]
+    assert min(np.abs(a - b).max() for a, b in zip(after, before, strict=True)) > 1e-4
+    for _ in range(2):          # lr halves after every epoch, in all four optimizers
+        model.end_epoch()
+        twin.end_epoch()
+    ours_lr = [o.param_groups[0]["lr"] for o in (model.opt_AE, model.opt_D, model.opt_G,
+                                                   model.opt_C)]
+    assert [o.param_groups[0]["lr"] for o in twin.opts] == pytest.approx(ours_lr)
+    assert ours_lr == pytest.approx([cfg.lr_ae / 4, cfg.lr_d / 4, cfg.lr / 4, cfg.lr_cls / 4])
+    xt = torch.from_numpy(x[100:150]).flatten(1)
+    np.testing.assert_allclose(twin.q_y(xt).numpy(), model.q_y(x[100:150]), rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_aae_torch_twin_quick_runs_on_mnist(tmp_path):
+    """The script end to end (2 epochs of 25 steps on MNIST, 100 labels): the log's epochs,
+    its 100 distinct labelled images and finite test errors."""
+    pytest.importorskip("torch")
+    import json
+
+    import aae_torch_twin
+
+    from tinygen.data import load_mnist
+    try:
+        load_mnist("test", download=False)
+    except (FileNotFoundError, ValueError) as err:
+        pytest.skip(f"real MNIST not available: {err}")
+    out = tmp_path / "twin.json"
+    aae_torch_twin.main(["--quick", "--labels", "100", "--hidden", "32", "--out", str(out)])
+    log = json.loads(out.read_text())
+    assert [e["epoch"] for e in log["epochs"]] == [1, 2]
+    assert all(e["steps"] == 25 and 0 <= e["error"] <= 1 for e in log["epochs"])
+    assert len(log["labelled"]) == 100 == len(set(log["labelled"]))
