@@ -27,15 +27,11 @@ cache).
 """
 
 import argparse
-import math
-import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from bench_models import AAESemiTwin
-from common import machine, try_torch
-from ssgan_torch_twin import write_atomically
+from common import start_twin, twin_epoch, twin_log, write_atomically
 
 import tinygen as tg
 from tinygen.data import DataLoader
@@ -67,22 +63,6 @@ def error_rate(twin, torch, xt, yt) -> float:
     return wrong / len(xt)
 
 
-def train_epoch(twin, torch, loader, max_steps=None) -> dict:
-    """One pass over the loader's images (their labels unread); the mean of each number."""
-    sums, steps, start = {}, 0, time.perf_counter()
-    for x, _ in loader:
-        stats = twin.step(torch.from_numpy(x).flatten(1))
-        if not all(math.isfinite(v) for v in stats.values()):        # as fit: stop, not drift
-            raise FloatingPointError(f"training diverged at step {steps + 1}: {stats}")
-        sums = {k: sums.get(k, 0.0) + v for k, v in stats.items()}
-        steps += 1
-        if max_steps and steps >= max_steps:
-            break
-    seconds = time.perf_counter() - start
-    return {"steps": steps, "seconds": seconds, "ms_per_step": 1e3 * seconds / steps,
-            **{k: v / steps for k, v in sums.items()}}
-
-
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -109,28 +89,20 @@ def parse(argv):
 
 def main(argv=None):
     args = parse(argv)
-    info = machine()                    # before try_torch: machine() sets all the cores
-    torch = try_torch(args.threads)
-    if torch is None:
-        raise SystemExit("aae_torch_twin.py needs PyTorch")
-    print(f"{info['cpu']}, torch {torch.__version__} on {args.threads} thread(s), "
-          f"load average {info['load_average']:.2f}", flush=True)
+    info, torch = start_twin("aae_torch_twin.py", args.threads)
     try:
         model, loader, (xt, yt) = build(args.labels, args.seed, epochs=args.epochs,
                                         hidden=args.hidden, input_noise=args.input_noise,
-                                        lr_step=args.lr_step,
-                                        lr_gamma=args.lr_gamma)
+                                        lr_step=args.lr_step, lr_gamma=args.lr_gamma)
     except ValueError as err:           # an option the model refuses, in one line
         raise SystemExit(f"aae_torch_twin.py: {err}") from None
     torch.manual_seed(args.seed)
     twin = AAESemiTwin(torch, model)
     epochs = QUICK_EPOCHS if args.quick else args.epochs
-    log = {"machine": {**info, "threads": args.threads},
-           "args": {**vars(args), "out": str(args.out)}, "config": asdict(model.cfg),
-           "labelled": model.labelled.index.data.tolist(), "epochs": []}
+    log = twin_log(info, args, model)
     for epoch in range(1, epochs + 1):
         record = {"epoch": epoch, "lr_cls": twin.opt_C.param_groups[0]["lr"],
-                  **train_epoch(twin, torch, loader, QUICK_STEPS if args.quick else None)}
+                  **twin_epoch(twin, torch, loader, QUICK_STEPS if args.quick else None)}
         twin.end_epoch()                        # as fit: the lr steps after the epoch
         record["error"] = error_rate(twin, torch, xt, yt)
         log["epochs"].append(record)

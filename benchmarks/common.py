@@ -6,6 +6,7 @@ Run them on an otherwise idle machine; each saves the load average next to its n
 """
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -126,3 +127,53 @@ def train_for(model, loader, epochs: int, max_steps=None) -> tuple[float, int]:
                 return time.perf_counter() - start, steps
         model.end_epoch()
     return time.perf_counter() - start, steps
+
+
+# ----------------------------------------------------------------------------------------------
+# PyTorch twins trained step for step (ssgan_torch_twin.py, aae_torch_twin.py).
+
+
+def start_twin(script: str, threads: int):
+    """(machine info, torch on `threads` threads) for a twin script, with the header printed;
+    exits in one line without PyTorch."""
+    info = machine()                    # before try_torch: machine() sets all the cores
+    torch = try_torch(threads)
+    if torch is None:
+        raise SystemExit(f"{script} needs PyTorch")
+    print(f"{info['cpu']}, torch {torch.__version__} on {threads} thread(s), "
+          f"load average {info['load_average']:.2f}", flush=True)
+    return info, torch
+
+
+def twin_log(info: dict, args, model) -> dict:
+    """A twin run's JSON log before its first epoch: machine, options, the model's config and
+    its labelled images (indices into the training set)."""
+    from dataclasses import asdict
+    return {"machine": {**info, "threads": args.threads},
+            "args": {**vars(args), "out": str(args.out)}, "config": asdict(model.cfg),
+            "labelled": model.labelled.index.data.tolist(), "epochs": []}
+
+
+def twin_epoch(twin, torch, loader, max_steps=None) -> dict:
+    """One pass of `twin.step` over the loader's images (their labels unread: a twin's labels
+    are the model's N); the mean of each number it returns, steps and time."""
+    sums, steps, start = {}, 0, time.perf_counter()
+    for x, _ in loader:
+        stats = twin.step(torch.from_numpy(x).flatten(1))
+        if not all(math.isfinite(v) for v in stats.values()):        # as fit: stop, not drift
+            raise FloatingPointError(f"training diverged at step {steps + 1}: {stats}")
+        sums = {k: sums.get(k, 0.0) + v for k, v in stats.items()}
+        steps += 1
+        if max_steps and steps >= max_steps:
+            break
+    seconds = time.perf_counter() - start
+    return {"steps": steps, "seconds": seconds, "ms_per_step": 1e3 * seconds / steps,
+            **{k: v / steps for k, v in sums.items()}}
+
+
+def write_atomically(path: Path, payload: dict) -> None:
+    """Write a temporary file beside `path`, then rename it over `path` (one atomic step)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, path)

@@ -31,16 +31,12 @@ steps) take about 2.6 hours on one thread, 1.5 on two. The README has the run's 
 """
 
 import argparse
-import json
-import math
-import os
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import ssgan_mnist
 from bench_models import SSGANTwin
-from common import machine, try_torch
+from common import start_twin, twin_epoch, twin_log, write_atomically
 
 QUICK_EPOCHS, QUICK_STEPS = 2, 25
 
@@ -52,30 +48,6 @@ def error_rate(twin, torch, xt, yt, averaged: bool) -> float:
         x = torch.from_numpy(xt[i:i + 1000]).flatten(1)
         wrong += int((twin.logits(x, averaged).argmax(1).numpy() != yt[i:i + 1000]).sum())
     return wrong / len(xt)
-
-
-def train_epoch(twin, torch, loader, max_steps=None) -> dict:
-    """One pass over the loader's unlabelled images; the mean of each logged number."""
-    sums, steps, start = {}, 0, time.perf_counter()
-    for x, _ in loader:             # the images only: the twin's labels are the model's N
-        stats = twin.step(torch.from_numpy(x).flatten(1))
-        if not math.isfinite(stats["loss_d"] + stats["loss_g"]):     # as fit: stop, not drift
-            raise FloatingPointError(f"training diverged at step {steps + 1}: {stats}")
-        sums = {k: sums.get(k, 0.0) + v for k, v in stats.items()}
-        steps += 1
-        if max_steps and steps >= max_steps:
-            break
-    seconds = time.perf_counter() - start
-    return {"steps": steps, "seconds": seconds, "ms_per_step": 1e3 * seconds / steps,
-            **{k: v / steps for k, v in sums.items()}}
-
-
-def write_atomically(path: Path, payload: dict) -> None:
-    """Write a temporary file beside `path`, then rename it over `path` (one atomic step)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def parse(argv):
@@ -102,23 +74,16 @@ def parse(argv):
 
 def main(argv=None):
     args, options = parse(argv)
-    info = machine()                    # before try_torch: machine() sets all the cores
-    torch = try_torch(args.threads)
-    if torch is None:
-        raise SystemExit("ssgan_torch_twin.py needs PyTorch")
-    print(f"{info['cpu']}, torch {torch.__version__} on {args.threads} thread(s), "
-          f"load average {info['load_average']:.2f}", flush=True)
+    info, torch = start_twin("ssgan_torch_twin.py", args.threads)
     model, loader, (xt, yt) = ssgan_mnist.build(args.labels, args.seed, args.epochs,
                                                 ema=args.ema, **options)
     torch.manual_seed(args.seed)
     twin = SSGANTwin(torch, model)
     epochs = QUICK_EPOCHS if args.quick else args.epochs
-    log = {"machine": {**info, "threads": args.threads},
-           "args": {**vars(args), "out": str(args.out)}, "config": asdict(model.cfg),
-           "labelled": model.labelled.index.data.tolist(), "epochs": []}
+    log = twin_log(info, args, model)
     for epoch in range(1, epochs + 1):
         record = {"epoch": epoch, "lr": twin.opt_D.param_groups[0]["lr"],
-                  **train_epoch(twin, torch, loader, QUICK_STEPS if args.quick else None)}
+                  **twin_epoch(twin, torch, loader, QUICK_STEPS if args.quick else None)}
         twin.end_epoch()                        # as fit: the lr schedule steps after the epoch
         if epoch % args.eval_every == 0 or epoch == epochs:
             start = time.perf_counter()
