@@ -512,3 +512,56 @@ def test_aae_torch_twin_quick_runs_on_mnist(tmp_path):
     assert [e["epoch"] for e in log["epochs"]] == [1, 2]
     assert all(e["steps"] == 25 and 0 <= e["error"] <= 1 for e in log["epochs"])
     assert len(log["labelled"]) == 100 == len(set(log["labelled"]))
+
+
+def test_aae_clusters_profile_counts_empty_and_mixed_clusters_by_hand():
+    """Three clusters, six naming images, four test images, q(k|x) written by hand: cluster 0
+    holds two 0s and a 1 (head: a 0), cluster 1 two 1s and a 2 (head: the 2), cluster 2 none."""
+    import aae_clusters
+    import numpy as np
+
+    from tinygen.models import aae_semi
+    q = np.array([[.9, .1, 0], [.8, .2, 0], [.7, .3, 0], [.1, .6, .3], [.2, .7, .1],
+                  [0, .65, .35],                                           # naming pool
+                  [1, 0, 0], [0, 1, 0], [0, 1, 0], [1, 0, 0]], np.float32)  # test
+    model = aae_semi.CategoricalAAE(aae_semi.Config(image_size=2, hidden=4, latent=2,
+                                                    labels=0, clusters=3))
+    model.q_y = lambda x: q[np.asarray(x)[:, 0]]           # image i is its row of q
+    x, y = np.arange(6)[:, None], np.array([0, 0, 1, 1, 2, 1])
+    xt, yt = np.arange(6, 10)[:, None], np.array([0, 1, 1, 0])
+    r = aae_clusters.profile(model, x, y, xt, yt)
+    assert (r["clusters"], r["used"], r["largest"]) == (3, 2, 3)
+    assert r["mean_max_q"] == pytest.approx((.9 + .8 + .7 + .6 + .7 + .65) / 6)
+    assert r["purity"] == pytest.approx(4 / 6)
+    assert r["head_error"] == pytest.approx(2 / 4)        # cluster 1 is named 2: both 1s wrong
+    assert r["majority_error"] == 0.0                     # named 1 by its majority: all right
+    assert r["unnamed"] == [1]                            # no used cluster has a 1 for head
+
+
+def test_aae_clusters_reads_a_run_folder_and_refuses_one_without_a_checkpoint(tmp_path, capsys):
+    import dataclasses
+
+    import aae_clusters
+
+    import tinygen as tg
+    from tinygen.data import DataLoader
+    from tinygen.data.datasets import load_dataset
+    from tinygen.models import aae_cluster
+    from tinygen.train import fit
+    x, y = load_dataset("digits", "train")
+    tg.manual_seed(0)
+    cfg = aae_cluster.Config(dataset="digits", image_size=8, hidden=8, batch_size=10)
+    model = aae_cluster.CategoricalAAE(cfg)
+    model.setup(x, y)
+    loader = DataLoader((x, y), batch_size=10, shuffle=True, drop_last=True, generator=0)
+    fit(model, loader, 1, tmp_path / "run", config={"model": "aae_cluster",
+                                                    **dataclasses.asdict(cfg)},
+        max_steps=3, quiet=True, sample_every=0)
+    aae_clusters.main([str(tmp_path / "run")])
+    row = [line for line in capsys.readouterr().out.splitlines() if "run" in line][-1]
+    xt, yt = load_dataset("digits", "test")
+    model.eval()
+    error = model.cluster_error(x[:10_000], y[:10_000], xt, yt)
+    assert "of 16 |" in row and f"{100 * error:.2f}%" in row         # the paper's scoring
+    with pytest.raises(SystemExit, match="no checkpoint.npz in"):
+        aae_clusters.main([str(tmp_path / "nothing")])
