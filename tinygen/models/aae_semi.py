@@ -57,8 +57,9 @@ Through noise of sigma 0.3 a q of 0.9 looks as one-hot as a q of 1, so the encod
 driven into saturation and the images can still move between clusters. On the digits that took
 a 100-epoch run from 1 cluster to 15 of 16; on MNIST, 8 epochs with it (15 clusters, but soft
 and mixed: 58.6% error) did worse than 5 without (47.3%), so it stays off (README).
-`d_noise_decay` = E lowers the noise linearly to 0 over the first E epochs (`NoiseDecay`), so
-the codes start soft and free to move and end one-hot, as the prior asks.
+`d_noise_decay` = E lowers the noise linearly to 0 over the first E epochs (`NoiseDecay`): the
+codes start soft and free to move, and the prior's one-hot codes are asked for in the end. It
+does not keep the clusters: as the noise fades they saturate and merge (README).
 
 Read next: `aae.py` (one continuous code and the VAE comparison), `labelled.py`.
 """
