@@ -24,6 +24,10 @@ runs/aae_mnist/<experiment>_seed<s>/ (figures included), and scored as the paper
 
 The paper trains for thousands of epochs with SGD; the epochs here are stated in the table.
 Run it on an idle machine: a wall time is for the 2-core machine it prints.
+
+Two scripts look into the misses: `aae_torch_twin.py` trains a semi-supervised run's PyTorch
+copy step for step (engine or recipe?), and `aae_clusters.py RUN...` splits a clustering
+run's error into empty, mixed and soft clusters.
 """
 
 import argparse
