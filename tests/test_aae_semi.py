@@ -283,16 +283,23 @@ def test_each_cluster_is_named_after_its_most_confident_image(monkeypatch):
 def test_each_figure_row_is_the_decoded_cluster_then_its_head_then_its_members(monkeypatch):
     model = build(labels=0, clusters=3)
     x = np.arange(1, 6, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 8, 8), np.float32)
-    q = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1],
-                  [0.2, 0.2, 0.6], [0.7, 0.1, 0.2]])
+    q = np.array([[0.9, 0.05, 0.05], [0.5, 0.45, 0.05], [0.1, 0.4, 0.5],
+                  [0.2, 0.2, 0.6], [0.7, 0.1, 0.2], [0.3, 0.38, 0.32]])
+    x = np.arange(1, 7, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 8, 8), np.float32)
     monkeypatch.setattr(model, "q_y", lambda images: q)
     rows = model.cluster_rows(x, per_row=4).reshape(3, 4, 1, 8, 8)
     decoded = model.generate(np.zeros((3, model.cfg.latent), np.float32), np.arange(3))
     np.testing.assert_array_equal(rows[:, 0], decoded)              # g(y = e_k, z = 0)
-    # Cluster 0 holds images 0, 4, 1 (most sure first); 1 holds image 2; 2 holds image 3.
-    for k, members in enumerate([[0, 4, 1], [2], [3]]):
-        np.testing.assert_array_equal(rows[k, 1:1 + len(members)], x[members])
-        assert not rows[k, 1 + len(members):].any()                 # the rest left blank
+    # Cluster 0: head image 0, members 0, 4, 1 (most sure first). Cluster 1: head image 1
+    # (q = 0.45, though it sits in cluster 0), its only member image 5. Cluster 2: head image
+    # 3, members 3, 2.
+    for k, shown in enumerate([[0, 4, 1], [1, 5], [3, 2]]):
+        np.testing.assert_array_equal(rows[k, 1:1 + len(shown)], x[shown])
+        assert not rows[k, 1 + len(shown):].any()                   # the rest left blank
+    empty = build(labels=0, clusters=3)                              # no member at all:
+    monkeypatch.setattr(empty, "q_y", lambda images: q * [1, 0.1, 1])   # cluster 1 empty
+    np.testing.assert_array_equal(empty.cluster_rows(x, per_row=4).reshape(3, 4, 1, 8, 8)[1, 1:],
+                                  [x[1], np.zeros_like(x[0]), np.zeros_like(x[0])])  # head alone
 
 
 # ----------------------------------------------------------------------------------------------

@@ -373,16 +373,17 @@ class CategoricalAAE(Adversarial):
 
     def cluster_rows(self, x, per_row: int = 10) -> np.ndarray:
         """Row k: cluster k decoded with the style at zero, g(e_k, z = 0) (the paper's Fig. 9
-        starts each row so), then its head (the image of x most sure of k) and the next most
-        confident images of cluster k."""
+        starts each row so), then its head (the image of x most sure of k, which names the
+        cluster: with soft codes it may sit in another cluster) and the images of cluster k
+        most sure of it."""
         q = self.q_y(x)
         k = self.cfg.clusters
         decoded = self.generate(np.zeros((k, self.cfg.latent), np.float32), np.arange(k))
         rows = []
         for c in range(k):
             order = np.argsort(-q[:, c])                    # the head first
-            pick = order[q[order].argmax(axis=1) == c][:per_row - 1]   # members, most sure
-            pick = pick if len(pick) else order[:1]         # an empty cluster: its head alone
+            members = order[q[order].argmax(axis=1) == c]   # most sure first
+            pick = np.concatenate([order[:1], members[members != order[0]]])[:per_row - 1]
             row = np.zeros((per_row, *self.image_shape), np.float32)
             row[0] = decoded[c]
             row[1:1 + len(pick)] = np.asarray(x)[pick].reshape(-1, *self.image_shape)
